@@ -2,20 +2,27 @@
 // row holding the SHA-256 of the previous one, with Ed25519-signed checkpoints
 // of the chain head written outside the database.
 //
-// STUB: the signatures below are the contract other packages code against;
-// the bodies are being written.
+// Appends are serialised by a one-row head table (audit_head) updated in the
+// same transaction as the new row, so ids are contiguous (1, 2, 3...) and a
+// removed row shows as a gap. Verify recomputes every hash, follows the links,
+// compares the head with the last row and checks every signed checkpoint, so
+// edited, removed, reordered or truncated rows are found; only the signing key
+// (kept outside the database) lets anyone vouch for a rewritten chain.
 package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"plateau/internal/db"
 	"plateau/internal/vault"
 )
-
-var errNotYetBuilt = errors.New("audit: not implemented yet")
 
 // Actor says who acts and from where; it travels in the context.
 type Actor struct {
@@ -96,10 +103,10 @@ type Report struct {
 
 // Options configure a Log.
 type Options struct {
-	CheckpointFile string        // signed checkpoints, one JSON line each
-	SigningKeyFile string        // Ed25519 private key, created 0600 if missing
-	Interval       time.Duration // checkpoint period; 0: one minute
-	Now            func() time.Time
+	CheckpointFile string           // signed checkpoints, one JSON line each
+	SigningKeyFile string           // Ed25519 private key, created 0600 if missing
+	Interval       time.Duration    // checkpoint period; 0: one minute
+	Now            func() time.Time // clock for event and checkpoint times; nil: time.Now
 }
 
 // Log appends and verifies audit events.
@@ -107,28 +114,148 @@ type Log struct {
 	d   *db.DB
 	v   *vault.Vault
 	opt Options
+
+	key ed25519.PrivateKey
+	pub ed25519.PublicKey
+	// cpMu keeps two Checkpoint calls of this process from both deciding
+	// the head moved and writing the same checkpoint twice.
+	cpMu sync.Mutex
 }
 
+// ensureScopeTimeout bounds the vault call New makes without a caller
+// context.
+const ensureScopeTimeout = 30 * time.Second
+
 // New returns a Log; it loads or creates the signing key.
-func New(d *db.DB, v *vault.Vault, opt Options) (*Log, error) { return nil, errNotYetBuilt }
+//
+// Both files of opt are required. v may be nil for a Log that only verifies,
+// lists or appends events without personal fields. With a vault, New makes
+// sure the "audit" scope's data key exists now, in a transaction of its own:
+// Record seals inside the caller's transaction, where creating the key would
+// be a nested write (on SQLite, a writer waiting for itself).
+func New(d *db.DB, v *vault.Vault, opt Options) (*Log, error) {
+	if d == nil {
+		return nil, errors.New("audit: nil database")
+	}
+	if opt.CheckpointFile == "" || opt.SigningKeyFile == "" {
+		return nil, errors.New("audit: the checkpoint file and the signing key file are required")
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = time.Minute
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	key, err := loadOrCreateKey(opt.SigningKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ensureScopeTimeout)
+		defer cancel()
+		if err := v.EnsureScope(ctx, vault.ScopeAudit); err != nil {
+			return nil, fmt.Errorf("audit: ensure the vault's audit scope: %w", err)
+		}
+	}
+	return &Log{d: d, v: v, opt: opt, key: key, pub: key.Public().(ed25519.PublicKey)}, nil
+}
 
 // Record appends e inside the caller's transaction, so the change and its
 // audit row commit or roll back together.
-func (l *Log) Record(ctx context.Context, tx *db.Tx, e Event) error { return errNotYetBuilt }
+//
+// The audit head stays locked until that transaction ends and every audited
+// write waits for it, so call Record last, just before returning from the
+// transaction's function. Personal values are sealed inside that
+// transaction with the vault's "audit" key, which New (and every Append with
+// personal values) makes sure exists beforehand: were the key destroyed
+// meanwhile, on SQLite a Record would wait for itself until ctx ends.
+func (l *Log) Record(ctx context.Context, tx *db.Tx, e Event) error {
+	if tx == nil {
+		return errors.New("audit: record: nil transaction")
+	}
+	return l.record(ctx, tx, e)
+}
 
 // Append appends e in a transaction of its own.
-func (l *Log) Append(ctx context.Context, e Event) error { return errNotYetBuilt }
+func (l *Log) Append(ctx context.Context, e Event) error {
+	if l.v != nil && len(e.Personal) > 0 {
+		// Cheap once the key is cached; and should the scope's key have been
+		// destroyed since New, its successor is made here rather than by Seal
+		// inside the transaction.
+		if err := l.v.EnsureScope(ctx, vault.ScopeAudit); err != nil {
+			return fmt.Errorf("audit: append %s: %w", e.Action, err)
+		}
+	}
+	return l.d.Tx(ctx, func(tx *db.Tx) error { return l.record(ctx, tx, e) })
+}
 
-// Run writes a checkpoint every Interval when events arrived, and a last one
-// when ctx ends.
-func (l *Log) Run(ctx context.Context) {}
+func (l *Log) record(ctx context.Context, tx *db.Tx, e Event) error {
+	if e.Action == "" {
+		return errors.New("audit: record: empty action")
+	}
+	a := ActorFrom(ctx)
+	r := row{
+		actor:      clean(firstNonEmpty(e.Actor, a.Login)),
+		source:     clean(firstNonEmpty(e.Source, a.Source)),
+		agent:      clean(firstNonEmpty(e.Agent, a.Agent)),
+		action:     clean(e.Action),
+		objectType: clean(e.ObjectType),
+		objectID:   clean(e.ObjectID),
+	}
+	at := e.At
+	if at.IsZero() {
+		at = l.opt.Now()
+	}
+	r.at = db.Millis(at)
 
-// Checkpoint signs and writes the current chain head if it moved since the
-// last checkpoint.
-func (l *Log) Checkpoint(ctx context.Context) error { return errNotYetBuilt }
+	// Updating the head first takes its row lock on PostgreSQL (held until
+	// the transaction ends), so concurrent appenders queue here and each
+	// reads the hash its predecessor committed. SQLite's single writer
+	// connection serialises them anyway.
+	if err := tx.QueryRowContext(ctx, qClaimHead).Scan(&r.id, &r.prevHash); err != nil {
+		return fmt.Errorf("audit: record %s: claim the chain head: %w", r.action, err)
+	}
+	var err error
+	if r.before, err = l.encodeValues(ctx, e.Before, e.Personal, "before", r.id); err != nil {
+		return fmt.Errorf("audit: record %s: %w", r.action, err)
+	}
+	if r.after, err = l.encodeValues(ctx, e.After, e.Personal, "after", r.id); err != nil {
+		return fmt.Errorf("audit: record %s: %w", r.action, err)
+	}
+	r.hash = r.computeHash()
+	if _, err := tx.ExecContext(ctx, qInsertEvent, r.id, r.at, r.actor, r.source, r.agent, r.action,
+		r.objectType, r.objectID, r.before, r.after, r.prevHash, r.hash); err != nil {
+		return fmt.Errorf("audit: record %s: insert row %d: %w", r.action, r.id, err)
+	}
+	if _, err := tx.ExecContext(ctx, qSetHeadHash, r.hash); err != nil {
+		return fmt.Errorf("audit: record %s: move the chain head: %w", r.action, err)
+	}
+	return nil
+}
 
-// Verify checks the whole chain and every checkpoint.
-func (l *Log) Verify(ctx context.Context) (Report, error) { return Report{}, errNotYetBuilt }
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
 
-// List returns entries matching f, newest first.
-func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) { return nil, errNotYetBuilt }
+// maxField bounds the free-text columns: a user agent or an address comes
+// from the client, and an audit row must neither fail nor bloat because of it.
+const maxField = 1024
+
+// clean makes s storable on both engines (PostgreSQL refuses invalid UTF-8
+// and NUL bytes in TEXT) and bounds its length, so that a hostile header
+// cannot make an audited transaction fail.
+func clean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) <= maxField {
+		return s
+	}
+	cut := maxField
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
