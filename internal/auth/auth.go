@@ -2,21 +2,21 @@
 // login throttling and lockout (CNIL deliberation 2022-100), TOTP, server-side
 // sessions, API tokens and the one-time setup link.
 //
-// STUB: the signatures below are the contract other packages code against;
-// the bodies are being written.
+// Every change is audited in the same transaction as the change itself; the
+// actor comes from the context (audit.WithActor). Nothing secret (password,
+// token, TOTP secret) or personal (names) goes to logs or error texts.
 package auth
 
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"plateau/internal/audit"
 	"plateau/internal/db"
 	"plateau/internal/vault"
 )
-
-var errNotYetBuilt = errors.New("auth: not implemented yet")
 
 // Role is what a user may do. A user may hold several.
 type Role string
@@ -53,6 +53,8 @@ var (
 	ErrPasswordCommon     = errors.New("password too common")
 	ErrPasswordContext    = errors.New("password contains the login, the name, the product or the company")
 	ErrWrongPassword      = errors.New("current password is wrong")
+	ErrInvalidName        = errors.New("invalid name: at most 128 characters, no control characters")
+	ErrInvalidLocale      = errors.New("invalid locale: want \"fr\", \"en\" or empty")
 )
 
 // User is an account.
@@ -140,6 +142,12 @@ type Options struct {
 	DelayUnit       time.Duration                                    // first throttling delay; 0: 1 second
 	Issuer          string                                           // TOTP issuer; "" : "Plateau"
 	ContextWords    []string                                         // refused in passwords, e.g. the company name
+	// Argon2Memory is the argon2id memory cost of new hashes, in KiB; 0:
+	// 65536 (64 MiB). Existing hashes keep their own parameters (stored in
+	// the PHC string) and are rehashed with the current ones at next login.
+	Argon2Memory uint32
+	// Argon2Time is the argon2id number of passes of new hashes; 0: 3.
+	Argon2Time uint32
 }
 
 // Service manages accounts. Every change it makes is audited in the same
@@ -149,138 +157,13 @@ type Service struct {
 	v   *vault.Vault
 	a   *audit.Log
 	opt Options
+
+	// scopesReady remembers that the vault scopes this service seals with
+	// exist, so EnsureScope runs once per process rather than per request.
+	scopesReady atomic.Bool
 }
 
 // NewService returns the accounts service.
 func NewService(d *db.DB, v *vault.Vault, a *audit.Log, opt Options) *Service {
 	return &Service{d: d, v: v, a: a, opt: opt}
-}
-
-// ValidatePassword checks the password policy; context words (login, name)
-// are refused inside the password.
-func ValidatePassword(password string, context ...string) error { return errNotYetBuilt }
-
-// CreateUser creates a user.
-func (s *Service) CreateUser(ctx context.Context, n NewUser) (User, error) {
-	return User{}, errNotYetBuilt
-}
-
-// User returns a user by id.
-func (s *Service) User(ctx context.Context, id int64) (User, error) { return User{}, errNotYetBuilt }
-
-// UserByLogin returns a user by login.
-func (s *Service) UserByLogin(ctx context.Context, login string) (User, error) {
-	return User{}, errNotYetBuilt
-}
-
-// Users returns every user, by login.
-func (s *Service) Users(ctx context.Context) ([]User, error) { return nil, errNotYetBuilt }
-
-// SetRoles replaces a user's roles.
-func (s *Service) SetRoles(ctx context.Context, id int64, roles []Role) error { return errNotYetBuilt }
-
-// SetName changes a user's display name.
-func (s *Service) SetName(ctx context.Context, id int64, name string) error { return errNotYetBuilt }
-
-// SetDisabled disables (ending all their sessions and tokens' use) or
-// re-enables a user.
-func (s *Service) SetDisabled(ctx context.Context, id int64, disabled bool) error {
-	return errNotYetBuilt
-}
-
-// SetLocale stores the user's language ("fr", "en" or "").
-func (s *Service) SetLocale(ctx context.Context, id int64, locale string) error {
-	return errNotYetBuilt
-}
-
-// ResetPassword sets a new password chosen by an administrator and ends the
-// user's sessions.
-func (s *Service) ResetPassword(ctx context.Context, id int64, password string) error {
-	return errNotYetBuilt
-}
-
-// ChangePassword changes the user's own password after checking the current
-// one; other sessions of the user end.
-func (s *Service) ChangePassword(ctx context.Context, id int64, current, next string, keepSession string) error {
-	return errNotYetBuilt
-}
-
-// Unlock lifts a lockout and clears the failure counters.
-func (s *Service) Unlock(ctx context.Context, id int64) error { return errNotYetBuilt }
-
-// EndSessions revokes every session of a user.
-func (s *Service) EndSessions(ctx context.Context, userID int64) error { return errNotYetBuilt }
-
-// Login checks a password, applying the throttling delays before answering.
-// The source address throttled per address is audit.ActorFrom(ctx).Source.
-// On success it returns a new session token and the session (stage totp,
-// enrol or full).
-func (s *Service) Login(ctx context.Context, login, password string) (string, Session, error) {
-	return "", Session{}, errNotYetBuilt
-}
-
-// VerifyTOTP completes a StageTOTP session with a code; it returns a new
-// token (the old one is revoked) for a StageFull session.
-func (s *Service) VerifyTOTP(ctx context.Context, token, code string) (string, Session, error) {
-	return "", Session{}, errNotYetBuilt
-}
-
-// Session returns the live session and its user for a token, extending its
-// idle timeout. Expired, revoked or disabled: ErrNoSession.
-func (s *Service) Session(ctx context.Context, token string) (Session, User, error) {
-	return Session{}, User{}, errNotYetBuilt
-}
-
-// Logout revokes the session of token.
-func (s *Service) Logout(ctx context.Context, token string) error { return errNotYetBuilt }
-
-// BeginTOTP starts (or restarts) an enrolment: a new secret, kept sealed
-// until confirmed.
-func (s *Service) BeginTOTP(ctx context.Context, userID int64) (Enrolment, error) {
-	return Enrolment{}, errNotYetBuilt
-}
-
-// ConfirmTOTP checks a code against the pending secret and enables TOTP. When
-// token names a StageEnrol session it becomes StageFull under a new token,
-// which is returned ("" otherwise).
-func (s *Service) ConfirmTOTP(ctx context.Context, userID int64, code, token string) (string, error) {
-	return "", errNotYetBuilt
-}
-
-// ResetTOTP removes a user's TOTP (administrator); they enrol again at next
-// login.
-func (s *Service) ResetTOTP(ctx context.Context, userID int64) error { return errNotYetBuilt }
-
-// CreateToken creates an API token for a user and returns it once.
-func (s *Service) CreateToken(ctx context.Context, userID int64, name string) (string, Token, error) {
-	return "", Token{}, errNotYetBuilt
-}
-
-// Tokens lists a user's API tokens (all users' when userID is 0).
-func (s *Service) Tokens(ctx context.Context, userID int64) ([]Token, error) {
-	return nil, errNotYetBuilt
-}
-
-// RevokeToken revokes an API token.
-func (s *Service) RevokeToken(ctx context.Context, id int64) error { return errNotYetBuilt }
-
-// AuthenticateToken returns the user of a bearer token.
-func (s *Service) AuthenticateToken(ctx context.Context, token string) (User, error) {
-	return User{}, errNotYetBuilt
-}
-
-// SetupNeeded reports whether no user exists yet.
-func (s *Service) SetupNeeded(ctx context.Context) (bool, error) { return false, errNotYetBuilt }
-
-// NewSetupToken makes the one-time setup link's token (invalidating any
-// earlier one); it fails with ErrSetupDone when users exist.
-func (s *Service) NewSetupToken(ctx context.Context) (string, error) { return "", errNotYetBuilt }
-
-// CheckSetupToken reports whether a setup token is still valid.
-func (s *Service) CheckSetupToken(ctx context.Context, token string) error { return errNotYetBuilt }
-
-// CompleteSetup consumes the setup token and creates the first administrator,
-// returning a StageEnrol session token for them (TOTP enrolment comes next).
-func (s *Service) CompleteSetup(ctx context.Context, setupToken string, n NewUser) (User, string, error) {
-	return User{}, "", errNotYetBuilt
 }
