@@ -17,7 +17,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -241,11 +242,18 @@ func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 // connection, so two transactions never interleave. Do not call Tx, or any
 // DB write method, from inside fn: on SQLite it would wait for itself.
 func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	sqlTx, err := d.write.BeginTx(ctx, nil)
+	// A dedicated connection lets CopyFrom reach the driver inside the
+	// transaction.
+	conn, err := d.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, engine: d.engine}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, conn: conn, engine: d.engine}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -267,6 +275,7 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // Tx is a write transaction; its methods rebind '?' placeholders like DB's.
 type Tx struct {
 	tx     *sql.Tx
+	conn   *sql.Conn
 	engine Engine
 }
 
@@ -314,4 +323,55 @@ func IsUniqueViolation(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || // SQLite
 		strings.Contains(msg, "SQLSTATE 23505") // PostgreSQL
+}
+
+// CopyFrom inserts rows into table's columns in bulk inside the transaction:
+// COPY on PostgreSQL, multi-row INSERT statements on SQLite. It is for
+// loading many fresh rows fast; it does not skip conflicts, so callers make
+// their loads idempotent by other means (e.g. progress recorded in the same
+// transaction). Table and column names must be trusted identifiers.
+func (t *Tx) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	if t.engine == Postgres {
+		var n int64
+		err := t.conn.Raw(func(driverConn any) error {
+			c, ok := driverConn.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("unexpected driver connection %T", driverConn)
+			}
+			var err error
+			n, err = c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("copy into %s: %w", table, err)
+		}
+		return n, nil
+	}
+	// SQLite allows 32766 host parameters per statement.
+	per := max(1, 32000/len(columns))
+	row := "(" + strings.Repeat("?,", len(columns)-1) + "?)"
+	head := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES "
+	var total int64
+	args := make([]any, 0, per*len(columns))
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		args = args[:0]
+		for _, r := range chunk {
+			if len(r) != len(columns) {
+				return total, fmt.Errorf("copy into %s: row has %d values for %d columns", table, len(r), len(columns))
+			}
+			args = append(args, r...)
+		}
+		q := head + strings.Repeat(row+",", len(chunk)-1) + row
+		res, err := t.tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return total, fmt.Errorf("insert into %s: %w", table, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
 }

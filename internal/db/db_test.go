@@ -199,3 +199,42 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 		}
 	})
 }
+
+func TestCopyFromLoadsInsideTheTransaction(t *testing.T) {
+	ForEachEngine(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		const n = 5000 // more than one SQLite statement's worth of parameters
+		rows := make([][]any, n)
+		for i := range rows {
+			rows[i] = []any{fmt.Sprintf("k%05d", i), fmt.Sprint(i), int64(i)}
+		}
+		cols := []string{"key", "value", "updated_at"}
+		err := d.Tx(ctx, func(tx *Tx) error {
+			got, err := tx.CopyFrom(ctx, "settings", cols, rows)
+			if err != nil {
+				return err
+			}
+			if got != n {
+				t.Errorf("CopyFrom reported %d rows, want %d", got, n)
+			}
+			return errors.New("roll back")
+		})
+		if err == nil {
+			t.Fatal("want the rollback error")
+		}
+		var count int
+		if err := d.QueryRowContext(ctx, "SELECT COUNT(*) FROM settings").Scan(&count); err != nil {
+			t.Fatal(err)
+		}
+		if count != 0 {
+			t.Fatalf("%d rows after rollback, want 0: the copy must be part of the transaction", count)
+		}
+		if err := d.Tx(ctx, func(tx *Tx) error { _, err := tx.CopyFrom(ctx, "settings", cols, rows); return err }); err != nil {
+			t.Fatal(err)
+		}
+		var v string
+		if err := d.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", "k04321").Scan(&v); err != nil || v != "4321" {
+			t.Fatalf("value = %q, %v", v, err)
+		}
+	})
+}
