@@ -1,15 +1,14 @@
-// Package deps pins the settled dependencies in go.mod while the packages that
+// Package deps pins settled dependencies in go.mod while the packages that
 // use them are being written. TEMPORARY: delete once every import is real.
 package deps
 
 import (
-	_ "github.com/chromedp/chromedp"
-	_ "github.com/pquerna/otp/totp"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/prometheus/client_golang/prometheus/promhttp"
-	_ "go.yaml.in/yaml/v3"
-	_ "golang.org/x/crypto/argon2"
-	_ "golang.org/x/crypto/hkdf"
+	_ "github.com/go-co-op/gocron/v2"
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/nyaruka/phonenumbers"
+	_ "github.com/pkg/sftp"
+	_ "github.com/wneessen/go-mail"
+	_ "golang.org/x/crypto/ssh"
+	_ "golang.org/x/crypto/ssh/knownhosts"
 	_ "golang.org/x/text/encoding/charmap"
-	_ "golang.org/x/text/language"
 )
