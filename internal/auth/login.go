@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"plateau/internal/audit"
 	"plateau/internal/db"
@@ -18,14 +19,20 @@ import (
 // row of an unknown-login failure.
 const maxAttemptedLogin = 128
 
+// addressWindow is how long a source address's failures are remembered after
+// the last one. Unlike an account, an address is never locked, and many
+// agents of a call center share one (NAT): their typos must not slow each
+// other down for the rest of the day.
+const addressWindow = 15 * time.Minute
+
 // addressFailures returns the consecutive failures counted for a source
-// address.
+// address within addressWindow of the last one.
 func (s *Service) addressFailures(ctx context.Context, source string) (int, error) {
 	if source == "" {
 		return 0, nil
 	}
 	var n int
-	err := s.d.QueryRowContext(ctx, sqlAddressFailures, source).Scan(&n)
+	err := s.d.QueryRowContext(ctx, sqlAddressFailures, source, db.Millis(s.now().Add(-addressWindow))).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -49,7 +56,8 @@ func failAddress(ctx context.Context, tx *db.Tx, source string, now int64) error
 	if source == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, sqlFailAddress, source, now); err != nil {
+	since := db.Millis(db.FromMillis(now).Add(-addressWindow))
+	if _, err := tx.ExecContext(ctx, sqlFailAddress, source, now, since); err != nil {
 		return fmt.Errorf("count address failure: %w", err)
 	}
 	return nil

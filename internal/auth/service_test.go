@@ -367,6 +367,32 @@ func TestAddressThrottling(t *testing.T) {
 	})
 }
 
+// A shared address (a call center's NAT) is forgiven after a quiet window.
+func TestAddressFailuresAreForgottenAfterAQuietWindow(t *testing.T) {
+	db.ForEachEngine(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		office := from("198.51.100.20")
+		for i := range 8 {
+			_, _, _ = e.svc.Login(office, "nobody-"+strconv.Itoa(i), wrongPass)
+		}
+		if d := e.sleep.total(); d == 0 {
+			t.Fatal("eight failures from one address were not delayed")
+		}
+		e.clock.Advance(addressWindow + time.Second)
+		_, _, _ = e.svc.Login(office, "nobody-else", wrongPass)
+		if d := e.sleep.total(); d != 0 {
+			t.Fatalf("after a quiet window the address was still delayed %v", d)
+		}
+		// The count restarted at one: four more failures still cost nothing.
+		for i := range 4 {
+			_, _, _ = e.svc.Login(office, "again-"+strconv.Itoa(i), wrongPass)
+		}
+		if d := e.sleep.total(); d != 0 {
+			t.Fatalf("the count did not restart: delayed %v", d)
+		}
+	})
+}
+
 // codes returns the TOTP codes of the previous, current and next steps.
 func codes(t *testing.T, secret string, now time.Time) [3]string {
 	t.Helper()

@@ -52,9 +52,11 @@ const (
 	sqlResetUser   = `UPDATE users SET failed_logins = 0, updated_at = ? WHERE id = ? AND failed_logins <> 0`
 	sqlUnlock      = `UPDATE users SET failed_logins = 0, locked_at = 0, updated_at = ? WHERE id = ?`
 
-	sqlAddressFailures = `SELECT failures FROM login_throttle WHERE source = ?`
-	sqlFailAddress     = `INSERT INTO login_throttle (source, failures, last_failure_at) VALUES (?, 1, ?)
-		ON CONFLICT (source) DO UPDATE SET failures = login_throttle.failures + 1,
+	sqlAddressFailures = `SELECT failures FROM login_throttle WHERE source = ? AND last_failure_at > ?`
+	// A failure after a quiet window starts the count again (see addressWindow).
+	sqlFailAddress = `INSERT INTO login_throttle (source, failures, last_failure_at) VALUES (?, 1, ?)
+		ON CONFLICT (source) DO UPDATE SET
+		failures = CASE WHEN login_throttle.last_failure_at > ? THEN login_throttle.failures + 1 ELSE 1 END,
 		last_failure_at = excluded.last_failure_at`
 	sqlResetAddress = `DELETE FROM login_throttle WHERE source = ?`
 
