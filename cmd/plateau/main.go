@@ -37,6 +37,7 @@ func commands() []command {
 	return []command{
 		{"serve", "start the web server", runServe},
 		{"migrate", "apply the database migrations and exit", runMigrate},
+		{"ingest", "load or transform lead files with a mission profile", runIngest},
 		{"user", "manage users: add, unlock, list", runUser},
 		{"token", "manage API tokens: create", runToken},
 		{"audit", "audit trail: verify", runAudit},

@@ -27,7 +27,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"user", "add", "--help"},
 		{"user", "unlock", "--help"}, {"user", "list", "--help"}, {"token", "create", "--help"},
-		{"audit", "verify", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"},
+		{"audit", "verify", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"}, {"ingest", "--help"},
 	} {
 		code, _, stderr := plateau(t, "", args...)
 		if code != 0 || !strings.Contains(stderr, "Usage: plateau") {
