@@ -8,13 +8,10 @@ import (
 )
 
 func runToken(ctx context.Context, args []string, io stdio) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(io.err, "Usage: plateau token create --login L [--name NAME]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errUsage
-	}
+	return runGroup(ctx, "token", []subcommand{{"create", runTokenCreate}}, args, io)
+}
+
+func runTokenCreate(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("token create", "--login L [--name NAME]",
 		"Create an API token for a user and print it once. It is stored hashed; revoke it in\n"+
 			"the web interface (Tokens). Use it as 'Authorization: Bearer TOKEN'.", io)
@@ -22,7 +19,7 @@ func runToken(ctx context.Context, args []string, io stdio) error {
 	sf.register(fs)
 	login := fs.String("login", "", "login of the token's owner")
 	name := fs.String("name", "cli", "a name to recognise the token by")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *login == "" {
@@ -48,20 +45,17 @@ func runToken(ctx context.Context, args []string, io stdio) error {
 }
 
 func runAudit(ctx context.Context, args []string, io stdio) error {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(io.err, "Usage: plateau audit verify [--data DIR] [--db DSN]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errUsage
-	}
+	return runGroup(ctx, "audit", []subcommand{{"verify", runAuditVerify}}, args, io)
+}
+
+func runAuditVerify(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("audit verify", "[--data DIR] [--db DSN] [--config FILE]",
 		"Check the audit trail: every row's hash chain, the head, and every signed checkpoint.\n"+
 			"Exits 0 when all agree, 1 naming the first bad row when anything was edited, removed,\n"+
 			"reordered or truncated.", io)
 	var sf storeFlags
 	sf.register(fs)
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	a, err := openExisting(ctx, &sf, io)
@@ -82,19 +76,16 @@ func runAudit(ctx context.Context, args []string, io stdio) error {
 }
 
 func runKeys(ctx context.Context, args []string, io stdio) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprintln(io.err, "Usage: plateau keys rotate [--data DIR] [--db DSN]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return errUsage
-	}
+	return runGroup(ctx, "keys", []subcommand{{"rotate", runKeysRotate}}, args, io)
+}
+
+func runKeysRotate(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("keys rotate", "[--data DIR] [--db DSN] [--config FILE]",
 		"Make a new master key and rewrap every data key with it. The old master key file is\n"+
 			"replaced; back up the new one (and never store it with the database backups).", io)
 	var sf storeFlags
 	sf.register(fs)
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	a, err := openExisting(ctx, &sf, io)

@@ -53,6 +53,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// subcommand is one verb of a command group, as in "plateau user add".
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, args []string, io stdio) error
+}
+
+// runGroup runs the subcommand args[0] of group, or prints the group's usage
+// (for --help, a missing or an unknown verb).
+func runGroup(ctx context.Context, group string, subs []subcommand, args []string, io stdio) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		if len(args) > 0 && args[0] == s.name {
+			return s.run(ctx, args[1:], io)
+		}
+		names[i] = s.name
+	}
+	fmt.Fprintf(io.err, "Usage: plateau %s %s [flags]\nRun 'plateau %s %s --help' for its flags.\n",
+		group, strings.Join(names, "|"), group, names[0])
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return flag.ErrHelp
+	}
+	return errUsage
+}
+
 // storeFlags are the flags of every command that opens the database.
 type storeFlags struct {
 	config, data, db string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -34,20 +33,7 @@ func (r *rolesFlag) Set(v string) error {
 }
 
 func runUser(ctx context.Context, args []string, io stdio) error {
-	sub := map[string]func(context.Context, []string, stdio) error{
-		"add":    runUserAdd,
-		"unlock": runUserUnlock,
-		"list":   runUserList,
-	}
-	if len(args) == 0 || sub[args[0]] == nil {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(io.err, "Usage: plateau user add|unlock|list [flags]")
-			return flag.ErrHelp
-		}
-		fmt.Fprintln(io.err, "Usage: plateau user add|unlock|list [flags]\nRun 'plateau user add --help' for the flags of a subcommand.")
-		return errUsage
-	}
-	return sub[args[0]](ctx, args[1:], io)
+	return runGroup(ctx, "user", []subcommand{{"add", runUserAdd}, {"unlock", runUserUnlock}, {"list", runUserList}}, args, io)
 }
 
 func runUserAdd(ctx context.Context, args []string, io stdio) error {
