@@ -1,0 +1,228 @@
+package campaign
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"plateau/internal/audit"
+	"plateau/internal/db"
+)
+
+// The queue's writes (claims, qualifications, lease renewals and releases)
+// go through a batcher: operations that arrive while a transaction is
+// running wait for it, then run together in the next one. This is group
+// commit at the application level. Under load one commit (one WAL write on
+// SQLite, one fsync on PostgreSQL) and one hold of the audit chain's head
+// serve many operations; with a single agent nothing waits.
+//
+// Inside a batch each operation does its row work in turn, then the audit
+// events of all of them are recorded, last: the audit head is the one row
+// every transaction locks, so it is taken once the contact rows are, and
+// never held while waiting for one (no lock-order cycle between batches).
+//
+// An operation ends with nil, a domain error (ErrNotLeased, a RuleError...)
+// that keeps its writes (a claim that held candidates back and found none
+// commits those holds), or a database error, which rolls the whole batch
+// back; the batch's operations then run again one per transaction so that
+// only the faulty one fails.
+
+// maxBatch bounds the operations of one transaction.
+const maxBatch = 64
+
+// batchTimeout bounds a batch's transaction: it serves many callers, so no
+// single caller's context may cancel it.
+const batchTimeout = 30 * time.Second
+
+// writeOp is one queue operation.
+type writeOp struct {
+	ctx context.Context // the caller's: its values (audit actor); cancellation only before it starts
+	// durable asks for a synchronous commit (it records an outcome).
+	durable bool
+	// run does the row work in the batch's transaction and returns the
+	// audit events to record. It may run more than once (after a
+	// rolled-back batch); it must set its results afresh each time.
+	run  func(ctx context.Context, tx *batchTx) ([]audit.Event, error)
+	err  error
+	done chan struct{}
+}
+
+// batcher runs writeOps in shared transactions, at most `writers` at once.
+//
+// Lease operations (claims, renewals, releases) and outcomes queue apart and
+// never share a transaction: a lease commits asynchronously on PostgreSQL
+// and must not wait for an outcome's WAL flush, and an agent waiting for
+// the next contact is served in the next transaction rather than after the
+// outcomes queued before. When both queues wait, the writers alternate
+// between them, so neither starves.
+type batcher struct {
+	s       *Service
+	writers int
+
+	mu      sync.Mutex
+	pending [2][]*writeOp // 0: leases, 1: outcomes (durable)
+	turn    int           // the queue served next when both wait
+	running int
+}
+
+// do runs op and returns its error once its transaction is over.
+func (b *batcher) do(op *writeOp) error {
+	op.done = make(chan struct{})
+	q := 0
+	if op.durable {
+		q = 1
+	}
+	b.mu.Lock()
+	b.pending[q] = append(b.pending[q], op)
+	if b.running < b.writers {
+		b.running++
+		go b.lead()
+	}
+	b.mu.Unlock()
+	<-op.done
+	return op.err
+}
+
+// lead runs batches until nothing is pending.
+func (b *batcher) lead() {
+	for {
+		b.mu.Lock()
+		q := b.turn
+		switch {
+		case len(b.pending[0]) == 0 && len(b.pending[1]) == 0:
+			b.running--
+			b.mu.Unlock()
+			return
+		case len(b.pending[q]) == 0:
+			q = 1 - q
+		default:
+			b.turn = 1 - q
+		}
+		n := min(len(b.pending[q]), maxBatch)
+		batch := make([]*writeOp, n)
+		copy(batch, b.pending[q])
+		b.pending[q] = append(b.pending[q][:0], b.pending[q][n:]...)
+		b.mu.Unlock()
+		b.run(batch)
+	}
+}
+
+func (b *batcher) run(batch []*writeOp) {
+	if err := b.s.runBatch(batch); err != nil {
+		if len(batch) == 1 {
+			batch[0].err = err
+		} else {
+			b.s.log.Warn("campaign: batch of queue operations rolled back; running them one by one",
+				"operations", len(batch), "error", err.Error())
+			for _, op := range batch {
+				if err := b.s.runBatch([]*writeOp{op}); err != nil {
+					op.err = err
+				}
+			}
+		}
+	}
+	for _, op := range batch {
+		close(op.done)
+	}
+}
+
+// isDomainError says whether err is an outcome of the operation rather than
+// a failure of the database: such errors keep the batch going.
+func isDomainError(err error) bool {
+	var re *RuleError
+	return errors.Is(err, ErrNothingToCall) || errors.Is(err, ErrNotInService) || errors.Is(err, ErrNotLeased) ||
+		errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLeasedByOther) ||
+		errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// runBatch runs ops in one transaction; an error means it rolled back.
+func (s *Service) runBatch(ops []*writeOp) error {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	durable := false
+	for _, op := range ops {
+		durable = durable || op.durable
+	}
+	return s.d.Tx(ctx, func(dtx *db.Tx) error {
+		tx := &batchTx{Tx: dtx, prepare: s.q.prepare}
+		if !durable && s.q.asyncCommit != "" {
+			if _, err := tx.ExecContext(ctx, s.q.asyncCommit); err != nil {
+				return fmt.Errorf("asynchronous commit: %w", err)
+			}
+		}
+		type recorded struct {
+			ctx context.Context
+			e   audit.Event
+		}
+		var events []recorded
+		for _, op := range ops {
+			op.err = nil
+			if err := op.ctx.Err(); err != nil {
+				op.err = err // gave up while waiting: not started
+				continue
+			}
+			octx := context.WithoutCancel(op.ctx)
+			evs, err := op.run(octx, tx)
+			if err != nil && !isDomainError(err) {
+				return err
+			}
+			op.err = err
+			for _, e := range evs {
+				events = append(events, recorded{octx, e})
+			}
+		}
+		for _, r := range events {
+			if err := s.record(r.ctx, dtx, r.e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batchTx is a batch's transaction. On SQLite, which parses a statement at
+// every call, the statements the operations of a batch repeat are prepared
+// once per transaction (and closed with it); PostgreSQL's driver already
+// keeps them prepared per connection.
+type batchTx struct {
+	*db.Tx
+	prepare bool
+	stmts   map[string]*sql.Stmt
+}
+
+func (t *batchTx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !t.prepare {
+		return nil
+	}
+	if st, ok := t.stmts[query]; ok {
+		return st
+	}
+	st, err := t.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the plain call below reports the error
+	}
+	if t.stmts == nil {
+		t.stmts = make(map[string]*sql.Stmt)
+	}
+	t.stmts[query] = st
+	return st
+}
+
+// QueryRowContext runs a query of the batch, prepared once on SQLite.
+func (t *batchTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext runs a statement of the batch, prepared once on SQLite.
+func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
