@@ -19,10 +19,11 @@ import (
 // SQLite, one fsync on PostgreSQL) and one hold of the audit chain's head
 // serve many operations; with a single agent nothing waits.
 //
-// Inside a batch each operation does its row work in turn, then the audit
-// events of all of them are recorded, last: the audit head is the one row
-// every transaction locks, so it is taken once the contact rows are, and
-// never held while waiting for one (no lock-order cycle between batches).
+// Inside a batch each operation does its row work in turn; then the live
+// view's counts are updated, once, and the audit events of all the
+// operations are recorded, last: the audit head is the one row every
+// transaction locks, so it is taken once the contact rows are, and never
+// held while waiting for one (no lock-order cycle between batches).
 //
 // An operation ends with nil, a domain error (ErrNotLeased, a RuleError...)
 // that keeps its writes (a claim that held candidates back and found none
@@ -135,7 +136,7 @@ func isDomainError(err error) bool {
 	var re *RuleError
 	return errors.Is(err, ErrNothingToCall) || errors.Is(err, ErrNotInService) || errors.Is(err, ErrNotLeased) ||
 		errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLeasedByOther) ||
-		errors.As(err, &re) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		errors.As(err, &re)
 }
 
 // runBatch runs ops in one transaction; an error means it rolled back.
@@ -174,6 +175,9 @@ func (s *Service) runBatch(ops []*writeOp) error {
 				events = append(events, recorded{octx, e})
 			}
 		}
+		if err := tx.counts.apply(ctx, tx); err != nil {
+			return err
+		}
 		for _, r := range events {
 			if err := s.record(r.ctx, dtx, r.e); err != nil {
 				return err
@@ -191,6 +195,9 @@ type batchTx struct {
 	*db.Tx
 	prepare bool
 	stmts   map[string]*sql.Stmt
+	// counts collects the operations' changes to the live view's counts,
+	// written once at the end of the batch.
+	counts counter
 }
 
 func (t *batchTx) stmt(ctx context.Context, query string) *sql.Stmt {

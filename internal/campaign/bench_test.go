@@ -102,9 +102,11 @@ func BenchmarkLoad(b *testing.B) {
 
 // BenchmarkClaimQualify: PLATEAU_BENCH_AGENTS agents claim and qualify
 // concurrently on a mission of PLATEAU_BENCH_CONTACTS contacts. One op is a
-// claim (decrypt + audit) plus a qualification (synchronous commit +
-// audit); the outcome makes the contact due again at once, at the back of
-// the queue, so the mission never runs dry.
+// claim (lease, audit, decryption, history) plus a qualification (attempt,
+// audit, synchronous commit); the outcome makes the contact due again at
+// once, at the back of the queue, so the mission never runs dry. cycles/s is
+// measured from the first ticket to the last qualification; the claim
+// latencies are each Claim call's, as an agent waits for it.
 func BenchmarkClaimQualify(b *testing.B) {
 	benchEngines(b, func(b *testing.B, d *db.DB) {
 		n := benchInt("PLATEAU_BENCH_CONTACTS", 100_000)
@@ -130,21 +132,25 @@ func BenchmarkClaimQualify(b *testing.B) {
 		}
 		ctx := context.Background()
 		var (
-			next     atomic.Int64
 			ops      atomic.Int64
 			mu       sync.Mutex
 			claimLat []time.Duration
 			fail     atomic.Value
+			wg       sync.WaitGroup
 		)
-		b.ResetTimer()
+		// B.Loop runs the setup above once; each iteration hands a ticket
+		// (one claim and its qualification) to the agents.
+		tickets := make(chan struct{}, workers)
 		start := time.Now()
-		var wg sync.WaitGroup
 		for _, a := range agents {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				var lat []time.Duration
-				for next.Add(1) <= int64(b.N) {
+				for range tickets {
+					if fail.Load() != nil {
+						continue
+					}
 					t := time.Now()
 					card, err := e.svc.Claim(ctx, 26, a)
 					lat = append(lat, time.Since(t))
@@ -153,11 +159,11 @@ func BenchmarkClaimQualify(b *testing.B) {
 					}
 					if err != nil {
 						fail.Store(err)
-						return
+						continue
 					}
 					if _, err := e.svc.Qualify(ctx, card.Contact.Ref, a, Qualification{Outcome: "again"}); err != nil {
 						fail.Store(err)
-						return
+						continue
 					}
 					ops.Add(1)
 				}
@@ -166,9 +172,12 @@ func BenchmarkClaimQualify(b *testing.B) {
 				mu.Unlock()
 			}()
 		}
+		for b.Loop() {
+			tickets <- struct{}{}
+		}
+		close(tickets)
 		wg.Wait()
 		elapsed := time.Since(start)
-		b.StopTimer()
 		if err, _ := fail.Load().(error); err != nil {
 			b.Fatal(err)
 		}
@@ -238,7 +247,8 @@ func BenchmarkLoadInsert(b *testing.B) {
 }
 
 // BenchmarkStats measures the live view's query set on a mission of
-// PLATEAU_BENCH_CONTACTS contacts (a third of them called, a tenth closed).
+// PLATEAU_BENCH_CONTACTS contacts (a third of them called and waiting for
+// their retry, a tenth closed).
 func BenchmarkStats(b *testing.B) {
 	benchEngines(b, func(b *testing.B, d *db.DB) {
 		n := benchInt("PLATEAU_BENCH_CONTACTS", 100_000)
@@ -256,6 +266,10 @@ func BenchmarkStats(b *testing.B) {
 			last_outcome = 'rdv-pris', attempts = 1 WHERE mission = 26 AND id % 10 = 0`); err != nil {
 			b.Fatal(err)
 		}
+		// Those updates went behind the service's back: rebuild the counts.
+		if err := e.svc.Recount(ctx, 26); err != nil {
+			b.Fatal(err)
+		}
 		if d.Engine() == db.Postgres {
 			if _, err := d.ExecContext(ctx, "VACUUM ANALYZE contacts"); err != nil {
 				b.Fatal(err)
@@ -263,8 +277,7 @@ func BenchmarkStats(b *testing.B) {
 		} else if _, err := d.ExecContext(ctx, "ANALYZE"); err != nil {
 			b.Fatal(err)
 		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		for b.Loop() {
 			st, err := e.svc.Stats(ctx, 26)
 			if err != nil {
 				b.Fatal(err)

@@ -50,6 +50,7 @@ type Ref struct {
 	ID      string `json:"id"`
 }
 
+// String gives "<mission>/<id>", as audit events name contacts.
 func (r Ref) String() string { return strconv.Itoa(r.Mission) + "/" + r.ID }
 
 // Consent is a recorded proof of prior consent.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -192,4 +193,27 @@ func (e *env) qualify(t testing.TB, r Ref, agent int64, code string) Qualified {
 		t.Fatalf("Qualify(%s, %s): %v", r, code, err)
 	}
 	return c
+}
+
+// checkCounts fails unless the counts kept by the queue equal a recount
+// from the contacts and attempts.
+func (e *env) checkCounts(t testing.TB, mission int) {
+	t.Helper()
+	ctx := context.Background()
+	kept, err := e.svc.Stats(ctx, mission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Recount(ctx, mission); err != nil {
+		t.Fatal(err)
+	}
+	re, err := e.svc.Stats(ctx, mission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Total != re.Total || kept.Open != re.Open || kept.Closed != re.Closed || kept.ClosedAtCap != re.ClosedAtCap ||
+		!maps.Equal(kept.ClosedByOutcome, re.ClosedByOutcome) || !maps.Equal(kept.Attempts, re.Attempts) ||
+		kept.CallsToday != re.CallsToday || kept.ClosedToday != re.ClosedToday || !maps.Equal(kept.TodayByOutcome, re.TodayByOutcome) {
+		t.Fatalf("kept counts differ from a recount:\nkept    %+v\nrecount %+v", kept, re)
+	}
 }

@@ -244,6 +244,9 @@ func (l *Loader) Insert(ctx context.Context, tx *db.Tx, rows [][]any) (int, erro
 		inserted += int(n)
 	}
 	if inserted > 0 {
+		if err := l.countLoaded(ctx, tx, inserted); err != nil {
+			return 0, err
+		}
 		// New priorities may have appeared; this node sees them at once,
 		// others within CacheTTL.
 		l.s.forget(l.m.Number)
@@ -279,4 +282,11 @@ func (s *Service) AddContacts(ctx context.Context, tx *db.Tx, mission int, cs []
 		return 0, err
 	}
 	return l.Add(ctx, tx, cs)
+}
+
+// countLoaded adds n new open files to the mission's counts, in tx.
+func (l *Loader) countLoaded(ctx context.Context, tx *db.Tx, n int) error {
+	var c counter
+	c.file(countKey{mission: l.m.Number, state: StateOpen}, int64(n))
+	return c.apply(ctx, tx)
 }

@@ -103,7 +103,7 @@ func (s *Service) Qualify(ctx context.Context, r Ref, agent int64, q Qualificati
 	if o.CountsAttempt {
 		counted = 1
 	}
-	max := e.m.MaxAttempts
+	maxAttempts := e.m.MaxAttempts
 	op := &writeOp{ctx: ctx, durable: true, run: func(ctx context.Context, tx *batchTx) ([]audit.Event, error) {
 		if o.Callback {
 			// The per-person rules at the callback time need the number:
@@ -118,11 +118,11 @@ func (s *Service) Qualify(ctx context.Context, r Ref, agent int64, q Qualificati
 			bidx                    []byte
 		)
 		args := []any{counted,
-			o.Closes, counted, max,
-			o.Closes, counted, max,
-			o.Closes, counted, max, nowMS,
-			o.Closes, counted, max, cbAt,
-			o.Closes, counted, max, cbOwner,
+			o.Closes, counted, maxAttempts,
+			o.Closes, counted, maxAttempts,
+			o.Closes, counted, maxAttempts, nowMS,
+			o.Closes, counted, maxAttempts, cbAt,
+			o.Closes, counted, maxAttempts, cbOwner,
 			due, o.Code, nowMS, nowMS,
 			r.ID, r.Mission, agent}
 		consumer := e.m.Regime == RegimeConsumer
@@ -147,7 +147,7 @@ func (s *Service) Qualify(ctx context.Context, r Ref, agent int64, q Qualificati
 		}
 		if s.q.qualifyAll == "" {
 			if _, err := tx.ExecContext(ctx, sqlInsertAttempt, id, r.Mission, agent, nowMS, leasedAt, o.Code,
-				o.CountsAttempt, res.Attempts, cb, sealed); err != nil {
+				o.CountsAttempt, res.Attempts, res.State == StateClosed, cb, sealed); err != nil {
 				return nil, fmt.Errorf("record attempt: %w", err)
 			}
 			if consumer {
@@ -158,6 +158,7 @@ func (s *Service) Qualify(ctx context.Context, r Ref, agent int64, q Qualificati
 				}
 			}
 		}
+		tx.counts.qualified(r.Mission, e.loc, now, o.Code, counted, res)
 		after := map[string]any{"outcome": o.Code, "state": state, "attempts": res.Attempts, "agent": agent,
 			"comment": comment != ""}
 		if cb != 0 {

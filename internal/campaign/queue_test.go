@@ -173,6 +173,7 @@ func TestClaimNeverLeasesTwice(t *testing.T) {
 		if calls.Load() != contacts*3 || int64(attempts) != calls.Load() {
 			t.Fatalf("%d qualifications, %d attempts recorded, want %d", calls.Load(), attempts, contacts*3)
 		}
+		e.checkCounts(t, 7)
 		rep, err := e.log.Verify(ctx)
 		if err != nil || rep.Problem != nil {
 			t.Fatalf("audit verify: %v %+v", err, rep.Problem)

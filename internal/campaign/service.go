@@ -56,6 +56,7 @@ type RuleError struct {
 	Verdict Verdict
 }
 
+// Error says which rule refused, until when, and why.
 func (e *RuleError) Error() string {
 	if e.Verdict.Next.IsZero() {
 		return fmt.Sprintf("not allowed (%s): %s", e.Verdict.Rule, e.Verdict.Message)

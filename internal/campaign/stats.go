@@ -23,7 +23,8 @@ type MissionStats struct {
 	Total  int `json:"total"`
 	Open   int `json:"open"`
 	Closed int `json:"closed"`
-	// DueNow: open files due now, queue and callbacks, not leased.
+	// DueNow: open files due now, queue and callbacks (held and leased
+	// files are not due).
 	DueNow int `json:"due_now"`
 	// Waiting: open files due later (retry delays, callbacks), not held.
 	Waiting int `json:"waiting"`
@@ -48,8 +49,8 @@ type MissionStats struct {
 	// counted).
 	AgentsByState map[PresenceState]int `json:"agents_by_state"`
 
-	// Today (since midnight in the mission's time zone): calls by outcome,
-	// files closed, successes.
+	// Today (the mission's time zone): calls by outcome, files closed by a
+	// call, successes.
 	CallsToday     int            `json:"calls_today"`
 	TodayByOutcome map[string]int `json:"today_by_outcome"`
 	ClosedToday    int            `json:"closed_today"`
@@ -57,29 +58,32 @@ type MissionStats struct {
 }
 
 const (
-	// sqlStatsFiles: one pass over contacts_files (an index-only scan on
-	// SQLite) gives totals, closed by outcome and attempts.
-	sqlStatsFiles = `SELECT state, close_reason, last_outcome, attempts, COUNT(*) FROM contacts
-		WHERE mission = ? GROUP BY state, close_reason, last_outcome, attempts`
-	// sqlStatsDue counts due files of the queue, one range per priority.
-	sqlStatsDue = `SELECT COUNT(*) FROM contacts
-		WHERE mission = ? AND state = 'open' AND callback_at = 0 AND due_at <= ?`
-	sqlStatsCallbacks = `SELECT
+	// sqlStatsNotDue counts the open queued files of one priority and
+	// routing not due yet (leased ones included: a lease pushes due_at to
+	// its end), a range of contacts_queue.
+	sqlStatsNotDue = `SELECT COUNT(*) FROM contacts WHERE mission = ? AND priority = ? AND routing = ?
+		AND state = 'open' AND callback_at = 0 AND due_at > ?`
+	// sqlStatsCallbacks: pending callbacks, due ones, and those due in the
+	// next hour (a few rows of contacts_callbacks; the range on due_at
+	// keeps SQLite on that index once ANALYZE has run).
+	sqlStatsCallbacks = `SELECT COUNT(*),
 		COALESCE(SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN due_at > ? AND due_at <= ? THEN 1 ELSE 0 END), 0)
-		FROM contacts WHERE mission = ? AND state = 'open' AND callback_at <> 0 AND due_at <= ?`
+		FROM contacts WHERE mission = ? AND state = 'open' AND callback_at <> 0 AND due_at > 0`
 	sqlStatsHeld = `SELECT held_rule, COUNT(*) FROM contacts
 		WHERE mission = ? AND held_rule <> '' AND state = 'open' AND due_at > ? GROUP BY held_rule`
-	sqlStatsLeased = `SELECT COUNT(*) FROM contacts WHERE lease_owner <> 0 AND mission = ? AND lease_until > ?
-		AND state = 'open'`
-	sqlStatsToday       = `SELECT outcome, COUNT(*) FROM contact_attempts WHERE mission = ? AND at >= ? GROUP BY outcome`
-	sqlStatsClosedToday = `SELECT COUNT(*) FROM contacts WHERE mission = ? AND state = 'closed' AND closed_at >= ?`
+	// sqlStatsLeased probes contacts_lease once per agent seen on the
+	// mission: that index leads with the agent, and a scan of it is costed
+	// as a table scan once ANALYZE has run on SQLite.
+	sqlStatsLeased = `SELECT COUNT(*) FROM contacts WHERE lease_owner IN (SELECT agent FROM presence WHERE mission = ?)
+		AND lease_owner <> 0 AND mission = ? AND lease_until > ? AND state = 'open'`
 )
 
-// Stats computes a mission's live view. It runs a fixed set of queries
-// (one pass over the mission's files index, a few range counts), whatever
-// the number of viewers: the web layer computes it once per interval and
-// shares the result.
+// Stats computes a mission's live view from a fixed set of small queries:
+// the counts kept by loads and qualifications, and range counts of the
+// files not due yet, callbacks, held and leased files. It costs the same
+// whatever the number of viewers: the web layer computes it once per
+// interval and shares the result.
 func (s *Service) Stats(ctx context.Context, mission int) (MissionStats, error) {
 	e, err := s.entry(ctx, mission)
 	if err != nil {
@@ -95,9 +99,9 @@ func (s *Service) Stats(ctx context.Context, mission int) (MissionStats, error) 
 	fail := func(what string, err error) (MissionStats, error) {
 		return MissionStats{}, fmt.Errorf("stats of mission %d: %s: %w", mission, what, err)
 	}
-	rows, err := s.d.QueryContext(ctx, sqlStatsFiles, mission)
+	rows, err := s.d.QueryContext(ctx, sqlCounts, mission)
 	if err != nil {
-		return fail("files", err)
+		return fail("counts", err)
 	}
 	for rows.Next() {
 		var (
@@ -106,7 +110,7 @@ func (s *Service) Stats(ctx context.Context, mission int) (MissionStats, error) 
 		)
 		if err := rows.Scan(&state, &reason, &outcome, &attempts, &n); err != nil {
 			rows.Close()
-			return fail("files", err)
+			return fail("counts", err)
 		}
 		st.Total += n
 		st.Attempts[attempts] += n
@@ -123,26 +127,36 @@ func (s *Service) Stats(ctx context.Context, mission int) (MissionStats, error) 
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fail("files", err)
+		return fail("counts", err)
 	}
-	if err := s.d.QueryRowContext(ctx, sqlStatsDue, mission, nowMS).Scan(&st.DueNow); err != nil {
-		return fail("due", err)
+	notDue := 0
+	for _, p := range e.priorities {
+		for _, r := range []Routing{RoutingQueue, RoutingManual} {
+			var n int
+			if err := s.d.QueryRowContext(ctx, sqlStatsNotDue, mission, p, string(r), nowMS).Scan(&n); err != nil {
+				return fail("not due", err)
+			}
+			notDue += n
+		}
 	}
+	var callbacks int
 	hour := db.Millis(now.Add(time.Hour))
-	if err := s.d.QueryRowContext(ctx, sqlStatsCallbacks, nowMS, nowMS, hour, mission, hour).
-		Scan(&st.CallbacksDue, &st.CallbacksNextHour); err != nil {
+	if err := s.d.QueryRowContext(ctx, sqlStatsCallbacks, nowMS, nowMS, hour, mission).
+		Scan(&callbacks, &st.CallbacksDue, &st.CallbacksNextHour); err != nil {
 		return fail("callbacks", err)
 	}
-	st.DueNow += st.CallbacksDue
 	held := 0
 	if err := countBy(ctx, s.d, sqlStatsHeld, func(k string, n int) { st.Held[Rule(k)] = n; held += n },
 		mission, nowMS); err != nil {
 		return fail("held", err)
 	}
-	if err := s.d.QueryRowContext(ctx, sqlStatsLeased, mission, nowMS).Scan(&st.Leased); err != nil {
+	if err := s.d.QueryRowContext(ctx, sqlStatsLeased, mission, mission, nowMS).Scan(&st.Leased); err != nil {
 		return fail("leased", err)
 	}
-	st.Waiting = max(0, st.Open-st.DueNow-st.Leased-held)
+	// Leased and held files are among those not due (their due time is the
+	// lease's end or the rule's), queued or callbacks.
+	st.DueNow = max(0, st.Open-callbacks-notDue) + st.CallbacksDue
+	st.Waiting = max(0, notDue+callbacks-st.CallbacksDue-st.Leased-held)
 	if st.Agents, err = s.Presence(ctx, mission); err != nil {
 		return MissionStats{}, err
 	}
@@ -151,19 +165,29 @@ func (s *Service) Stats(ctx context.Context, mission int) (MissionStats, error) 
 			st.AgentsByState[a.State]++
 		}
 	}
-	y, m, d := now.In(e.loc).Date()
-	midnight := db.Millis(time.Date(y, m, d, 0, 0, 0, 0, e.loc))
-	if err := countBy(ctx, s.d, sqlStatsToday, func(k string, n int) {
-		st.TodayByOutcome[k] = n
-		st.CallsToday += n
-		if o, ok := e.outcomes[k]; ok && o.Success {
-			st.SuccessToday += n
-		}
-	}, mission, midnight); err != nil {
+	rows, err = s.d.QueryContext(ctx, sqlDayCounts, mission, dayOf(now, e.loc))
+	if err != nil {
 		return fail("today", err)
 	}
-	if err := s.d.QueryRowContext(ctx, sqlStatsClosedToday, mission, midnight).Scan(&st.ClosedToday); err != nil {
-		return fail("closed today", err)
+	for rows.Next() {
+		var (
+			outcome       string
+			calls, closed int
+		)
+		if err := rows.Scan(&outcome, &calls, &closed); err != nil {
+			rows.Close()
+			return fail("today", err)
+		}
+		st.TodayByOutcome[outcome] = calls
+		st.CallsToday += calls
+		st.ClosedToday += closed
+		if o, ok := e.outcomes[outcome]; ok && o.Success {
+			st.SuccessToday += calls
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail("today", err)
 	}
 	return st, nil
 }

@@ -157,6 +157,7 @@ func TestStatsAndReportsMatchOutcomes(t *testing.T) {
 		if err != nil || rep.InService != 2 {
 			t.Fatalf("agents in service = %+v, %v", rep, err)
 		}
+		e.checkCounts(t, 26)
 		if _, err := e.svc.Stats(ctx, 999); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("stats of an unknown mission = %v", err)
 		}

@@ -141,7 +141,8 @@ const (
 	// is true (consumer prospecting).
 	sqlQualifyAll = `WITH u AS (` + sqlQualify + `),
 		a AS (INSERT INTO contact_attempts (contact, mission, agent, at, leased_at, outcome, counted, attempt,
-			callback_at, comment) SELECT id, ?, ?, ?, leased_at, ?, ?, attempts, callback_at, ? FROM u RETURNING 1),
+			closed, callback_at, comment)
+			SELECT id, ?, ?, ?, leased_at, ?, ?, attempts, state = 'closed', callback_at, ? FROM u RETURNING 1),
 		p AS (INSERT INTO person_calls (client, phone, at, refusal, mission)
 			SELECT ?, phone_bidx, ?, ?, ? FROM u WHERE ? RETURNING 1)
 		SELECT id, attempts, state, close_reason, leased_at, phone_bidx, callback_at, callback_owner FROM u`
@@ -151,7 +152,7 @@ const (
 		EXISTS (SELECT 1 FROM opposition o WHERE o.client = ? AND o.phone = phone_bidx), consent_at
 		FROM contacts WHERE contact_id = ? AND mission = ?`
 	sqlInsertAttempt = `INSERT INTO contact_attempts (contact, mission, agent, at, leased_at, outcome, counted,
-		attempt, callback_at, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		attempt, closed, callback_at, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlHistory = `SELECT at, agent, outcome, counted, attempt, callback_at, leased_at, comment
 		FROM contact_attempts WHERE contact = ? ORDER BY at, id`
 

@@ -11,8 +11,8 @@ CREATE TABLE missions (
     client        TEXT NOT NULL,
     regime        TEXT NOT NULL CHECK (regime IN ('b2b', 'consumer-prospecting', 'survey')),
     timezone      TEXT NOT NULL,
-    windows       TEXT NOT NULL,              -- "mon-fri 09:00-20:00, sat 10:00-12:00"
-    holidays_open BOOLEAN NOT NULL DEFAULT FALSE, -- French public holidays are worked
+    windows       TEXT NOT NULL,                   -- "mon-fri 09:00-20:00, sat 10:00-12:00"
+    holidays_open BOOLEAN NOT NULL DEFAULT FALSE,  -- French public holidays are worked
     max_attempts  INTEGER NOT NULL CHECK (max_attempts > 0),
     lease_ms      BIGINT NOT NULL CHECK (lease_ms > 0),
     script        TEXT NOT NULL DEFAULT '',
@@ -64,11 +64,11 @@ CREATE TABLE contacts (
     priority         INTEGER NOT NULL DEFAULT 2,  -- lowest first
     due_at           BIGINT NOT NULL,
     attempts         INTEGER NOT NULL DEFAULT 0,
-    lease_owner      BIGINT NOT NULL DEFAULT 0, -- user id; 0: none
+    lease_owner      BIGINT NOT NULL DEFAULT 0,   -- user id; 0: none
     lease_until      BIGINT NOT NULL DEFAULT 0,
     leased_at        BIGINT NOT NULL DEFAULT 0,
-    callback_at      BIGINT NOT NULL DEFAULT 0, -- 0: not a callback
-    callback_owner   BIGINT NOT NULL DEFAULT 0, -- 0: anyone
+    callback_at      BIGINT NOT NULL DEFAULT 0,   -- 0: not a callback
+    callback_owner   BIGINT NOT NULL DEFAULT 0,   -- 0: anyone
     last_outcome     TEXT NOT NULL DEFAULT '',
     last_attempt_at  BIGINT NOT NULL DEFAULT 0,
     first_attempt_at BIGINT NOT NULL DEFAULT 0,
@@ -79,11 +79,10 @@ CREATE TABLE contacts (
     loaded_at        BIGINT NOT NULL,
     phone_type       TEXT NOT NULL DEFAULT '',
     phone_bidx       BYTEA NOT NULL,
-    consent_at       BIGINT NOT NULL DEFAULT 0, -- 0: no proof of consent
+    consent_at       BIGINT NOT NULL DEFAULT 0,   -- 0: no proof of consent
     fields           BYTEA NOT NULL               -- sealed phone, fields, consent wording
 );
--- contact_id first: the API finds a contact by its id alone, and the
--- closed-files report filters on an id prefix.
+-- contact_id first: the API finds a contact by its id alone.
 CREATE UNIQUE INDEX contacts_ref ON contacts (contact_id, mission);
 -- The queue: one range scan per priority (and routing), due first; the
 -- priorities themselves are walked with one seek each.
@@ -97,8 +96,33 @@ CREATE INDEX contacts_held ON contacts (mission, held_rule) WHERE held_rule <> '
 -- consumer prospecting. A full index on the blind index would cost random
 -- writes at every load for lookups that are rare (subject requests).
 CREATE INDEX contacts_leased_phone ON contacts (phone_bidx) WHERE lease_owner <> 0;
--- The live view's counts and the reports: an index-only pass per mission.
-CREATE INDEX contacts_files ON contacts (mission, state, close_reason, last_outcome, attempts);
+-- The open and closed files reports: a range per mission and state, in
+-- contact id order (a prefix of the id is a sub-range).
+CREATE INDEX contacts_state ON contacts (mission, state, contact_id);
+
+-- Files per mission by state, close reason, closing outcome ('' while open)
+-- and attempts, kept current in the transactions that load and qualify
+-- contacts: the live view reads a few rows instead of counting a million.
+CREATE TABLE mission_counts (
+    mission      INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    close_reason TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    files        BIGINT NOT NULL,
+    PRIMARY KEY (mission, state, close_reason, outcome, attempts)
+);
+
+-- Calls per mission, day (in the mission's time zone, as YYYYMMDD) and
+-- outcome, and how many of them closed the file.
+CREATE TABLE mission_days (
+    mission INTEGER NOT NULL,
+    day     INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    calls   BIGINT NOT NULL,
+    closed  BIGINT NOT NULL,
+    PRIMARY KEY (mission, day, outcome)
+);
 
 -- Every qualified call. comment is sealed with the mission's data key.
 CREATE TABLE contact_attempts (
@@ -107,10 +131,11 @@ CREATE TABLE contact_attempts (
     mission     INTEGER NOT NULL,
     agent       BIGINT NOT NULL,            -- user id
     at          BIGINT NOT NULL,
-    leased_at   BIGINT NOT NULL DEFAULT 0, -- when the agent got the contact
+    leased_at   BIGINT NOT NULL DEFAULT 0,  -- when the agent got the contact
     outcome     TEXT NOT NULL,
     counted     BOOLEAN NOT NULL,           -- counted as an attempt
     attempt     INTEGER NOT NULL,           -- the contact's attempts after this one
+    closed      BOOLEAN NOT NULL,           -- this call closed the file
     callback_at BIGINT NOT NULL DEFAULT 0,
     comment     BYTEA
 );
@@ -191,6 +216,8 @@ DROP TABLE opposition_lists;
 DROP TABLE opposition;
 DROP TABLE person_calls;
 DROP TABLE contact_attempts;
+DROP TABLE mission_days;
+DROP TABLE mission_counts;
 DROP TABLE contacts;
 DROP TABLE outcome_codes;
 DROP TABLE mission_members;
