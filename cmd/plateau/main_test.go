@@ -28,6 +28,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"user", "add", "--help"},
 		{"user", "unlock", "--help"}, {"user", "list", "--help"}, {"token", "create", "--help"},
 		{"audit", "verify", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"}, {"ingest", "--help"},
+		{"mission", "create", "--help"}, {"mission", "profile", "--help"},
 	} {
 		code, _, stderr := plateau(t, "", args...)
 		if code != 0 || !strings.Contains(stderr, "Usage: plateau") {

@@ -10,4 +10,11 @@
 //
 // The file is never loaded whole: memory stays bounded by the longest record,
 // the duplicate index (a few tens of bytes per record) and the quarantine list.
+//
+// On top of that, a Service loads files into missions as batches, exactly
+// once: each mission's profiles are stored (versioned) in the database; a
+// file is archived sealed and recognised by its SHA-256; its contacts are
+// written through package campaign in chunks that commit together with the
+// batch's progress, so a load killed at any point is completed, without a
+// duplicate, by Resume or by ingesting the same file again (see Service).
 package ingest

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"plateau/internal/campaign"
+	"plateau/internal/ingest"
+)
+
+// maxProfileFile bounds the profile file read (profiles are a page of
+// text; LoadProfile refuses more than 1 MiB anyway).
+const maxProfileFile = 2 << 20
+
+func runMission(ctx context.Context, args []string, io stdio) error {
+	return runGroup(ctx, "mission", []subcommand{{"create", runMissionCreate}, {"profile", runMissionProfile}}, args, io)
+}
+
+func runMissionCreate(ctx context.Context, args []string, io stdio) error {
+	fs := newFlagSet("mission create", "--number N --name NAME --client KEY --regime REGIME --profile FILE",
+		"Create a mission with its ingestion profile. The profile is checked first (every\n"+
+			"problem is listed with its line); nothing is created when it does not load. The\n"+
+			"mission gets the default French outcome codes, time zone Europe/Paris and calling\n"+
+			"windows mon-fri 09:00-20:00, which the web interface changes.", io)
+	var sf storeFlags
+	sf.register(fs)
+	number := fs.Int("number", 0, "mission number (a positive integer, e.g. 26)")
+	name := fs.String("name", "", `mission name, e.g. "Mission Sortant J+3" (written in the legacy files)`)
+	client := fs.String("client", "", "client key: a-z, 0-9, '.', '-', '_' (missions of a client share per-person rules)")
+	regime := fs.String("regime", "", "b2b, consumer-prospecting or survey")
+	profile := fs.String("profile", "", "ingestion profile (YAML), e.g. examples/profiles/flexycall.yaml")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *number <= 0 || *name == "" || *client == "" || *regime == "" || *profile == "" {
+		fmt.Fprintln(io.err, "--number, --name, --client, --regime and --profile are required")
+		fs.Usage()
+		return errUsage
+	}
+	if !campaign.ValidRegime(campaign.Regime(*regime)) {
+		fmt.Fprintf(io.err, "--regime: %q is not b2b, consumer-prospecting or survey\n", *regime)
+		return errUsage
+	}
+	yaml, err := readProfile(*profile)
+	if err != nil {
+		return err
+	}
+	// Checked before the database is opened: a typo costs nothing.
+	if _, err := ingest.LoadProfile(yaml); err != nil {
+		return fmt.Errorf("%s: %w", *profile, err)
+	}
+	a, err := openExisting(ctx, &sf, io)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ctx = cliActor(ctx, "mission create")
+	svc := newIngestService(a)
+	m, sp, err := svc.CreateMission(ctx, campaign.NewMission{Number: *number, Name: *name, Client: *client,
+		Regime: campaign.Regime(*regime)}, yaml)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.out, "mission %d %q created (client %s, %s), profile version %d\n", m.Number, m.Name, m.Client, m.Regime, sp.Version)
+	return nil
+}
+
+func runMissionProfile(ctx context.Context, args []string, io stdio) error {
+	fs := newFlagSet("mission profile", "--number N --profile FILE",
+		"Store a new version of a mission's ingestion profile; it is checked first and used by\n"+
+			"the files received from now on (a batch being loaded keeps the version it started with).", io)
+	var sf storeFlags
+	sf.register(fs)
+	number := fs.Int("number", 0, "mission number")
+	profile := fs.String("profile", "", "ingestion profile (YAML)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *number <= 0 || *profile == "" {
+		fmt.Fprintln(io.err, "--number and --profile are required")
+		fs.Usage()
+		return errUsage
+	}
+	yaml, err := readProfile(*profile)
+	if err != nil {
+		return err
+	}
+	if _, err := ingest.LoadProfile(yaml); err != nil {
+		return fmt.Errorf("%s: %w", *profile, err)
+	}
+	a, err := openExisting(ctx, &sf, io)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ctx = cliActor(ctx, "mission profile")
+	sp, err := newIngestService(a).StoreProfile(ctx, *number, yaml)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.out, "mission %d: profile version %d stored\n", *number, sp.Version)
+	return nil
+}
+
+func readProfile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open profile: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxProfileFile))
+	if err != nil {
+		return nil, fmt.Errorf("read profile %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// newIngestService builds the ingestion service over the app's database;
+// the legacy files go to <data dir>/outbox/<batch>/.
+func newIngestService(a *app) *ingest.Service {
+	camp := campaign.New(a.db, a.vault, a.audit, campaign.Options{Logger: a.log})
+	return ingest.NewService(a.db, a.vault, a.audit, camp, ingest.ServiceOptions{
+		OutboxDir: filepath.Join(a.cfg.DataDir, "outbox"),
+		Logger:    a.log,
+	})
+}
