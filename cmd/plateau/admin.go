@@ -26,16 +26,11 @@ func runTokenCreate(ctx context.Context, args []string, io stdio) error {
 		fs.Usage()
 		return errUsage
 	}
-	a, err := openExisting(ctx, &sf, io)
+	a, ctx, u, err := openForUser(ctx, &sf, io, "token create", *login)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	ctx = cliActor(ctx, "token create")
-	u, err := a.auth.UserByLogin(ctx, *login)
-	if err != nil {
-		return fmt.Errorf("user %q: %w", *login, err)
-	}
 	token, _, err := a.auth.CreateToken(ctx, u.ID, *name)
 	if err != nil {
 		return err

@@ -122,16 +122,11 @@ func runUserUnlock(ctx context.Context, args []string, io stdio) error {
 		fs.Usage()
 		return errUsage
 	}
-	a, err := openExisting(ctx, &sf, io)
+	a, ctx, u, err := openForUser(ctx, &sf, io, "user unlock", *login)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	ctx = cliActor(ctx, "user unlock")
-	u, err := a.auth.UserByLogin(ctx, *login)
-	if err != nil {
-		return fmt.Errorf("user %q: %w", *login, err)
-	}
 	if err := a.auth.Unlock(ctx, u.ID); err != nil {
 		return err
 	}
@@ -176,6 +171,22 @@ func runUserList(ctx context.Context, args []string, io stdio) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Login, strings.Join(roles, ","), state, totp)
 	}
 	return tw.Flush()
+}
+
+// openForUser opens an existing database for a command acting on one user:
+// the context it returns carries the command-line actor.
+func openForUser(ctx context.Context, sf *storeFlags, io stdio, cmd, login string) (*app, context.Context, auth.User, error) {
+	a, err := openExisting(ctx, sf, io)
+	if err != nil {
+		return nil, ctx, auth.User{}, err
+	}
+	ctx = cliActor(ctx, cmd)
+	u, err := a.auth.UserByLogin(ctx, login)
+	if err != nil {
+		a.close()
+		return nil, ctx, auth.User{}, fmt.Errorf("user %q: %w", login, err)
+	}
+	return a, ctx, u, nil
 }
 
 // openExisting loads the configuration and opens an existing database.
