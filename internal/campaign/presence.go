@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"plateau/internal/audit"
 	"plateau/internal/db"
 )
 
@@ -273,7 +274,7 @@ func (s *Service) pauseCodes(ctx context.Context, site string) ([]PauseCode, err
 }
 
 // SetPauseCode adds or changes a pause code of a site ("" is the default
-// set).
+// set). Audited ("pause_code.set").
 func (s *Service) SetPauseCode(ctx context.Context, c PauseCode) error {
 	if !validCode(c.Code) {
 		return fmt.Errorf("%w: pause code %q: a-z, 0-9, '-', '_'", ErrInvalid, c.Code)
@@ -285,21 +286,37 @@ func (s *Service) SetPauseCode(ctx context.Context, c PauseCode) error {
 	if c.Site, err = cleanText("site", c.Site, 64, false); err != nil {
 		return err
 	}
-	_, err = s.d.ExecContext(ctx, sqlUpsertPauseCode, c.Site, c.Code, c.Label, c.Position)
+	err = s.d.Tx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlUpsertPauseCode, c.Site, c.Code, c.Label, c.Position); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.Event{Action: "pause_code.set", ObjectType: "pause_code", ObjectID: c.Site + "/" + c.Code,
+			After: map[string]any{"label": c.Label, "position": c.Position}})
+	})
 	if err != nil {
 		return fmt.Errorf("set pause code: %w", err)
 	}
 	return nil
 }
 
-// DeletePauseCode removes a pause code of a site.
+// DeletePauseCode removes a pause code of a site. Audited
+// ("pause_code.delete").
 func (s *Service) DeletePauseCode(ctx context.Context, site, code string) error {
-	res, err := s.d.ExecContext(ctx, sqlDeletePauseCode, site, code)
+	err := s.d.Tx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlDeletePauseCode, site, code)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.record(ctx, tx, audit.Event{Action: "pause_code.delete", ObjectType: "pause_code", ObjectID: site + "/" + code})
+	})
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
 		return fmt.Errorf("delete pause code: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }

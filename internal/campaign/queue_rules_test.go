@@ -155,6 +155,10 @@ func TestRefusalSilenceAcrossMissions(t *testing.T) {
 		if err := e.svc.RecordOppositionCheck(asAdmin, "acme", until); err != nil {
 			t.Fatal(err)
 		}
+		// The call record has served its 60 days: the daily job drops it.
+		if n, err := e.svc.PruneCalls(ctx); err != nil || n != 1 {
+			t.Fatalf("PruneCalls = %d, %v", n, err)
+		}
 		if c := e.claim(t, 51, a); c.Contact.ID != "c0" {
 			t.Fatalf("after 60 days claimed %s", c.Contact.ID)
 		}
@@ -408,6 +412,18 @@ func TestPresenceAndGoOffline(t *testing.T) {
 		codes, _ := e.svc.PauseCodes(ctx, "lyon")
 		if len(codes) != 4 || codes[2].Label != "Problème technique" {
 			t.Fatalf("default pause codes = %+v", codes)
+		}
+		if err := e.svc.SetPauseCode(asAdmin, PauseCode{Site: "lyon", Code: "brief", Label: "Brief d'équipe", Position: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if codes, _ := e.svc.PauseCodes(ctx, "lyon"); len(codes) != 1 || codes[0].Code != "brief" {
+			t.Fatalf("Lyon's own pause codes = %+v", codes)
+		}
+		if err := e.svc.DeletePauseCode(asAdmin, "lyon", "brief"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.DeletePauseCode(asAdmin, "lyon", "brief"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second delete = %v", err)
 		}
 		if err := e.svc.SetPresence(ctx, PresenceChange{Mission: 11, Agent: a, State: PresencePause, PauseCode: "formation"}); err != nil {
 			t.Fatal(err)

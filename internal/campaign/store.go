@@ -27,8 +27,7 @@ const (
 	sqlLockMission   = `UPDATE missions SET updated_at = updated_at WHERE number = ? RETURNING ` + missionColumns
 	sqlUpdateMission = `UPDATE missions SET name = ?, client = ?, regime = ?, timezone = ?, windows = ?,
 		holidays_open = ?, max_attempts = ?, lease_ms = ?, script = ?, updated_at = ? WHERE number = ?`
-	sqlSetArchived      = `UPDATE missions SET archived = ?, updated_at = ? WHERE number = ?`
-	sqlMissionsOfClient = `SELECT number FROM missions WHERE client = ?`
+	sqlSetArchived = `UPDATE missions SET archived = ?, updated_at = ? WHERE number = ?`
 
 	sqlAddMember = `INSERT INTO mission_members (mission, user_id, added_at) VALUES (?, ?, ?)
 		ON CONFLICT (mission, user_id) DO NOTHING`

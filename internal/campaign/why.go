@@ -192,3 +192,15 @@ func (s *Service) isOpposed(ctx context.Context, q db.Querier, client string, bi
 	}
 	return n > 0, nil
 }
+
+// PruneCalls deletes the per-person call records older than the longest
+// rule that reads them (the 60-day silence after a refusal): they are kept
+// for the legal caps only. Meant for a daily job; returns how many went.
+func (s *Service) PruneCalls(ctx context.Context) (int64, error) {
+	res, err := s.d.ExecContext(ctx, sqlPrunePersonCalls, db.Millis(s.now().Add(-RefusalSilence)))
+	if err != nil {
+		return 0, fmt.Errorf("prune person calls: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

@@ -287,7 +287,7 @@ func (s *Service) storedSummary(ctx context.Context, b Batch) (*Summary, error) 
 	sum.WarningsByCode = b.WarningsByCode
 	sum.Outputs = b.Outputs
 	err := s.quarantine(ctx, b.ID, false, func(q QuarantineLine) error {
-		sum.Quarantine = append(sum.Quarantine, QuarantineEntry{Line: q.Line, Code: q.Code, Field: q.Field, Reason: q.Reason})
+		sum.Quarantine = append(sum.Quarantine, QuarantineEntry{Line: q.Line, N: q.N, Code: q.Code, Field: q.Field, Reason: q.Reason})
 		return nil
 	})
 	if err != nil {

@@ -273,6 +273,7 @@ func (s *Service) register(ctx context.Context, b *Batch, rc receipt) (*Batch, e
 // batch, completes an interrupted one, tries again one that failed before
 // loading anything.
 func (s *Service) existing(ctx context.Context, b Batch, o IngestOptions) (*BatchResult, error) {
+	interrupted := b.Status == StatusLoading
 	switch b.Status {
 	case StatusDone:
 		sum, err := s.storedSummary(ctx, b)
@@ -292,6 +293,9 @@ func (s *Service) existing(ctx context.Context, b Batch, o IngestOptions) (*Batc
 	res, err := s.load(ctx, b, o.Progress)
 	if errors.Is(err, errLost) {
 		return s.wait(ctx, b.ID, o)
+	}
+	if res != nil && interrupted {
+		res.Resumed = true
 	}
 	return res, err
 }
@@ -395,6 +399,7 @@ func (s *Service) Resume(ctx context.Context) ([]BatchResult, error) {
 		var fe *FailedError
 		switch {
 		case err == nil, errors.As(err, &fe):
+			res.Resumed = true
 			out = append(out, *res)
 		case errors.Is(err, errLost):
 			s.log.Info("ingest: batch is being loaded by another process", "batch", b.ID)

@@ -725,7 +725,7 @@ func (r *loadRun) account(sum *Summary) {
 	sum.Loaded -= len(r.taken)
 	sum.Quarantined += len(r.taken)
 	for _, t := range r.taken {
-		sum.Quarantine = append(sum.Quarantine, QuarantineEntry{Line: t.line, Code: ReasonContactIDTaken, Reason: t.reason})
+		sum.Quarantine = append(sum.Quarantine, QuarantineEntry{Line: t.line, N: t.n, Code: ReasonContactIDTaken, Reason: t.reason})
 	}
 	slices.SortStableFunc(sum.Quarantine, func(a, b QuarantineEntry) int { return a.Line - b.Line })
 }

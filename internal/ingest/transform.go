@@ -41,7 +41,10 @@ type Summary struct {
 type QuarantineEntry struct {
 	// Line is the physical line on which the record starts; the header is
 	// line 1.
-	Line   int    `json:"line"`
+	Line int `json:"line"`
+	// N is the record's number among the file's data records (1-based),
+	// e.g. the index of an item of a JSON array that became a file.
+	N      int    `json:"n"`
 	Code   string `json:"code"`
 	Field  string `json:"field,omitempty"`
 	Reason string `json:"reason"`
@@ -69,7 +72,7 @@ func (s *Summary) Add(it Item) {
 		if len(q.Reasons) > 0 {
 			field = q.Reasons[0].Field
 		}
-		s.Quarantine = append(s.Quarantine, QuarantineEntry{Line: q.Line, Code: q.Code(), Field: field, Reason: q.Reason()})
+		s.Quarantine = append(s.Quarantine, QuarantineEntry{Line: q.Line, N: q.N, Code: q.Code(), Field: field, Reason: q.Reason()})
 		return
 	}
 	if it.Record == nil {
