@@ -121,8 +121,15 @@ func readProfile(path string) ([]byte, error) {
 // newIngestService builds the ingestion service over the app's database;
 // the legacy files go to <data dir>/outbox/<batch>/.
 func newIngestService(a *app) *ingest.Service {
+	_, ing := newServices(a)
+	return ing
+}
+
+// newServices builds the campaign service and the ingestion service that
+// loads contacts through it.
+func newServices(a *app) (*campaign.Service, *ingest.Service) {
 	camp := campaign.New(a.db, a.vault, a.audit, campaign.Options{Logger: a.log})
-	return ingest.NewService(a.db, a.vault, a.audit, camp, ingest.ServiceOptions{
+	return camp, ingest.NewService(a.db, a.vault, a.audit, camp, ingest.ServiceOptions{
 		OutboxDir: filepath.Join(a.cfg.DataDir, "outbox"),
 		Logger:    a.log,
 	})

@@ -57,6 +57,7 @@ func runServe(ctx context.Context, args []string, io stdio) error {
 		cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, ":0") + ":" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 
+	camp, ing := newServices(a)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	site, err := web.New(ctx, web.Config{
@@ -64,7 +65,7 @@ func runServe(ctx context.Context, args []string, io stdio) error {
 		TLS:               cfg.TLSEnabled(),
 		Version:           versionString(),
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
-	}, web.Deps{DB: a.db, Vault: a.vault, Audit: a.audit, Auth: a.auth, Metrics: reg, Logger: a.log})
+	}, web.Deps{DB: a.db, Vault: a.vault, Audit: a.audit, Auth: a.auth, Campaign: camp, Ingest: ing, Metrics: reg, Logger: a.log})
 	if err != nil {
 		return err
 	}

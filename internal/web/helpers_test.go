@@ -19,7 +19,9 @@ import (
 
 	"plateau/internal/audit"
 	"plateau/internal/auth"
+	"plateau/internal/campaign"
 	"plateau/internal/db"
+	"plateau/internal/ingest"
 	"plateau/internal/vault"
 )
 
@@ -48,13 +50,15 @@ func (c *testClock) Advance(d time.Duration) {
 // stack is the whole foundation: database, vault, audit, auth and the web
 // server, as cmd/plateau wires them.
 type stack struct {
-	srv   *Server
-	db    *db.DB
-	vault *vault.Vault
-	audit *audit.Log
-	auth  *auth.Service
-	clock *testClock
-	reg   *prometheus.Registry
+	srv    *Server
+	db     *db.DB
+	vault  *vault.Vault
+	audit  *audit.Log
+	auth   *auth.Service
+	camp   *campaign.Service
+	ingest *ingest.Service
+	clock  *testClock
+	reg    *prometheus.Registry
 }
 
 func newStack(t testing.TB) *stack {
@@ -86,18 +90,23 @@ func newStackOn(t testing.TB, d *db.DB) *stack {
 		Argon2Time:   1,
 	})
 	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	camp := campaign.New(d, v, a, campaign.Options{Logger: logger})
+	ing := ingest.NewService(d, v, a, camp, ingest.ServiceOptions{OutboxDir: filepath.Join(dir, "outbox"), Logger: logger})
 	srv, err := New(ctx, Config{BaseURL: "http://127.0.0.1:8080/", Version: "test"}, Deps{
-		DB:      d,
-		Vault:   v,
-		Audit:   a,
-		Auth:    svc,
-		Metrics: reg,
-		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		DB:       d,
+		Vault:    v,
+		Audit:    a,
+		Auth:     svc,
+		Campaign: camp,
+		Ingest:   ing,
+		Metrics:  reg,
+		Logger:   logger,
 	})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
-	return &stack{srv: srv, db: d, vault: v, audit: a, auth: svc, clock: clock, reg: reg}
+	return &stack{srv: srv, db: d, vault: v, audit: a, auth: svc, camp: camp, ingest: ing, clock: clock, reg: reg}
 }
 
 // ctx carries the actor auth wants for its audit rows.

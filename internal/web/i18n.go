@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -27,13 +28,9 @@ func loadCatalogue() (*catalogue, error) {
 	c := &catalogue{langs: []string{"fr", "en"}, messages: map[string]map[string]string{}}
 	tags := make([]language.Tag, 0, len(c.langs))
 	for _, lang := range c.langs {
-		b, err := catalogueFS.ReadFile("i18n/" + lang + ".json")
+		m, err := loadLanguage(lang)
 		if err != nil {
-			return nil, fmt.Errorf("load catalogue %s: %w", lang, err)
-		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("load catalogue %s: %w", lang, err)
+			return nil, err
 		}
 		c.messages[lang] = m
 		tags = append(tags, language.MustParse(lang))
@@ -41,6 +38,33 @@ func loadCatalogue() (*catalogue, error) {
 	// The first tag is the fallback when nothing in Accept-Language matches.
 	c.matcher = language.NewMatcher(tags)
 	return c, nil
+}
+
+// loadLanguage merges the catalogue files of one language: "fr.json" and
+// one file per area, "fr.<area>.json". A key defined twice is an error.
+func loadLanguage(lang string) (map[string]string, error) {
+	names, err := fs.Glob(catalogueFS, "i18n/"+lang+".*json")
+	if err != nil || len(names) == 0 {
+		return nil, fmt.Errorf("load catalogue %s: no file", lang)
+	}
+	m := map[string]string{}
+	for _, name := range names {
+		b, err := catalogueFS.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("load catalogue %s: %w", name, err)
+		}
+		part := map[string]string{}
+		if err := json.Unmarshal(b, &part); err != nil {
+			return nil, fmt.Errorf("load catalogue %s: %w", name, err)
+		}
+		for k, v := range part {
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("load catalogue %s: key %q defined twice", name, k)
+			}
+			m[k] = v
+		}
+	}
+	return m, nil
 }
 
 // match picks the language of an Accept-Language header.

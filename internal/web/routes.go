@@ -55,6 +55,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	s.route(mux, "GET /audit", signedIn, s.handleAudit, auth.RoleAdmin, auth.RoleDPO)
 
+	// Each area registers its own pages, in the file named after it.
+	s.routesMissions(mux) // missions, profiles, batches, uploads (missions.go)
+	s.routesFloor(mux)    // the agent's screen and the supervisor's live view (floor.go)
+	s.routesReports(mux)  // reports on screen and as CSV (reports.go)
+	s.routesAPI(mux)      // the JSON API under /api/v1 (api.go)
+
 	// Anything else: the friendly 404 page instead of the mux's plain text.
 	s.route(mux, "/", public, s.handleNotFound)
 }

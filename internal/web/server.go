@@ -18,7 +18,9 @@ import (
 
 	"plateau/internal/audit"
 	"plateau/internal/auth"
+	"plateau/internal/campaign"
 	"plateau/internal/db"
+	"plateau/internal/ingest"
 	"plateau/internal/vault"
 )
 
@@ -32,13 +34,17 @@ type Config struct {
 
 // Deps are the services the pages call.
 type Deps struct {
-	DB      *db.DB
-	Vault   *vault.Vault
-	Audit   *audit.Log
-	Auth    *auth.Service
-	Metrics *prometheus.Registry // the HTTP metrics are registered on it
-	Logger  *slog.Logger
-	Now     func() time.Time // nil: time.Now
+	DB    *db.DB
+	Vault *vault.Vault
+	Audit *audit.Log
+	Auth  *auth.Service
+	// Campaign runs the missions, the queue and the reports; Ingest turns
+	// files into batches. Both are required.
+	Campaign *campaign.Service
+	Ingest   *ingest.Service
+	Metrics  *prometheus.Registry // the HTTP metrics are registered on it
+	Logger   *slog.Logger
+	Now      func() time.Time // nil: time.Now
 }
 
 // Server serves Plateau's pages. It holds everything parsed at start
@@ -49,6 +55,8 @@ type Server struct {
 	vault   *vault.Vault
 	audit   *audit.Log
 	auth    *auth.Service
+	camp    *campaign.Service
+	ingest  *ingest.Service
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *prometheus.Registry
@@ -67,8 +75,8 @@ type Server struct {
 // New builds the server: it parses the embedded templates and catalogues,
 // derives the CSRF key from the vault and registers the HTTP metrics.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
-	if deps.DB == nil || deps.Vault == nil || deps.Audit == nil || deps.Auth == nil {
-		return nil, errors.New("web: the database, the vault, the audit log and the auth service are required")
+	if deps.DB == nil || deps.Vault == nil || deps.Audit == nil || deps.Auth == nil || deps.Campaign == nil || deps.Ingest == nil {
+		return nil, errors.New("web: the database, the vault, the audit log, the auth, campaign and ingest services are required")
 	}
 	s := &Server{
 		cfg:     cfg,
@@ -76,6 +84,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		vault:   deps.Vault,
 		audit:   deps.Audit,
 		auth:    deps.Auth,
+		camp:    deps.Campaign,
+		ingest:  deps.Ingest,
 		log:     deps.Logger,
 		now:     deps.Now,
 		metrics: deps.Metrics,
