@@ -189,48 +189,110 @@ func (l *Log) Append(ctx context.Context, e Event) error {
 	return l.d.Tx(ctx, func(tx *db.Tx) error { return l.record(ctx, tx, e) })
 }
 
+// RecordAll appends events, in order, inside the caller's transaction, as
+// Record would one after the other, but holding the chain head for one read
+// and one update and inserting the rows a few dozen at a time. Group commits
+// (the campaign queue's batches) record every operation's events this way.
+// Empty Actor fields of an event are filled from ctx's Actor, as in Record;
+// callers mixing actors set them on each event.
+func (l *Log) RecordAll(ctx context.Context, tx *db.Tx, events []Event) error {
+	if tx == nil {
+		return errors.New("audit: record: nil transaction")
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return l.recordAll(ctx, tx, events)
+}
+
 func (l *Log) record(ctx context.Context, tx *db.Tx, e Event) error {
-	if e.Action == "" {
-		return errors.New("audit: record: empty action")
-	}
+	return l.recordAll(ctx, tx, []Event{e})
+}
+
+// insertChunk bounds the rows of one multi-row INSERT (12 parameters each).
+const insertChunk = 50
+
+func (l *Log) recordAll(ctx context.Context, tx *db.Tx, events []Event) error {
 	a := ActorFrom(ctx)
-	r := row{
-		actor:      clean(firstNonEmpty(e.Actor, a.Login)),
-		source:     clean(firstNonEmpty(e.Source, a.Source)),
-		agent:      clean(firstNonEmpty(e.Agent, a.Agent)),
-		action:     clean(e.Action),
-		objectType: clean(e.ObjectType),
-		objectID:   clean(e.ObjectID),
+	rows := make([]row, len(events))
+	var now time.Time
+	for i, e := range events {
+		if e.Action == "" {
+			return errors.New("audit: record: empty action")
+		}
+		r := &rows[i]
+		*r = row{
+			actor:      clean(firstNonEmpty(e.Actor, a.Login)),
+			source:     clean(firstNonEmpty(e.Source, a.Source)),
+			agent:      clean(firstNonEmpty(e.Agent, a.Agent)),
+			action:     clean(e.Action),
+			objectType: clean(e.ObjectType),
+			objectID:   clean(e.ObjectID),
+		}
+		at := e.At
+		if at.IsZero() {
+			if now.IsZero() {
+				now = l.opt.Now()
+			}
+			at = now
+		}
+		r.at = db.Millis(at)
 	}
-	at := e.At
-	if at.IsZero() {
-		at = l.opt.Now()
-	}
-	r.at = db.Millis(at)
+	first := rows[0].action
 
 	// Updating the head first takes its row lock on PostgreSQL (held until
 	// the transaction ends), so concurrent appenders queue here and each
 	// reads the hash its predecessor committed. SQLite's single writer
 	// connection serialises them anyway.
-	if err := tx.QueryRowContext(ctx, qClaimHead).Scan(&r.id, &r.prevHash); err != nil {
-		return fmt.Errorf("audit: record %s: claim the chain head: %w", r.action, err)
+	var lastID int64
+	var prevHash []byte
+	if err := tx.QueryRowContext(ctx, qClaimHead, len(rows)).Scan(&lastID, &prevHash); err != nil {
+		return fmt.Errorf("audit: record %s: claim the chain head: %w", first, err)
 	}
-	var err error
-	if r.before, err = l.encodeValues(ctx, e.Before, e.Personal, "before", r.id); err != nil {
-		return fmt.Errorf("audit: record %s: %w", r.action, err)
+	id := lastID - int64(len(rows))
+	for i := range rows {
+		r, e := &rows[i], &events[i]
+		id++
+		r.id, r.prevHash = id, prevHash
+		var err error
+		if r.before, err = l.encodeValues(ctx, e.Before, e.Personal, "before", r.id); err != nil {
+			return fmt.Errorf("audit: record %s: %w", r.action, err)
+		}
+		if r.after, err = l.encodeValues(ctx, e.After, e.Personal, "after", r.id); err != nil {
+			return fmt.Errorf("audit: record %s: %w", r.action, err)
+		}
+		r.hash = r.computeHash()
+		prevHash = r.hash
 	}
-	if r.after, err = l.encodeValues(ctx, e.After, e.Personal, "after", r.id); err != nil {
-		return fmt.Errorf("audit: record %s: %w", r.action, err)
+	for start := 0; start < len(rows); start += insertChunk {
+		chunk := rows[start:min(start+insertChunk, len(rows))]
+		args := make([]any, 0, len(chunk)*12)
+		for _, r := range chunk {
+			args = append(args, r.id, r.at, r.actor, r.source, r.agent, r.action,
+				r.objectType, r.objectID, r.before, r.after, r.prevHash, r.hash)
+		}
+		if _, err := tx.ExecContext(ctx, insertEvents(len(chunk)), args...); err != nil {
+			return fmt.Errorf("audit: record %s: insert rows %d to %d: %w", chunk[0].action, chunk[0].id, chunk[len(chunk)-1].id, err)
+		}
 	}
-	r.hash = r.computeHash()
-	if _, err := tx.ExecContext(ctx, qInsertEvent, r.id, r.at, r.actor, r.source, r.agent, r.action,
-		r.objectType, r.objectID, r.before, r.after, r.prevHash, r.hash); err != nil {
-		return fmt.Errorf("audit: record %s: insert row %d: %w", r.action, r.id, err)
-	}
-	if _, err := tx.ExecContext(ctx, qSetHeadHash, r.hash); err != nil {
-		return fmt.Errorf("audit: record %s: move the chain head: %w", r.action, err)
+	if _, err := tx.ExecContext(ctx, qSetHeadHash, prevHash); err != nil {
+		return fmt.Errorf("audit: record %s: move the chain head: %w", first, err)
 	}
 	return nil
+}
+
+// insertEvents returns the INSERT of n audit rows.
+func insertEvents(n int) string {
+	if n == 1 {
+		return qInsertEvent
+	}
+	var b strings.Builder
+	b.Grow(len(qInsertEvent) + (n-1)*30)
+	b.WriteString(qInsertEvent)
+	for range n - 1 {
+		b.WriteString(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
 }
 
 func firstNonEmpty(a, b string) string {

@@ -4,9 +4,10 @@ package audit
 // them for PostgreSQL). Tables: audit_events and audit_head (migration 0003).
 
 const (
-	// qClaimHead takes the next id and the previous row's hash. An UPDATE
-	// rather than a SELECT so that it locks the head row on PostgreSQL.
-	qClaimHead = `UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1 RETURNING last_id, last_hash`
+	// qClaimHead takes the next ids (as many as the parameter says) and the
+	// previous row's hash; it returns the last id taken. An UPDATE rather
+	// than a SELECT so that it locks the head row on PostgreSQL.
+	qClaimHead = `UPDATE audit_head SET last_id = last_id + ? WHERE id = 1 RETURNING last_id, last_hash`
 
 	qSetHeadHash = `UPDATE audit_head SET last_hash = ? WHERE id = 1`
 

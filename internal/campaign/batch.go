@@ -1,11 +1,13 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"plateau/internal/audit"
@@ -41,7 +43,9 @@ const batchTimeout = 30 * time.Second
 // writeOp is one queue operation.
 type writeOp struct {
 	ctx context.Context // the caller's: its values (audit actor); cancellation only before it starts
-	// durable asks for a synchronous commit (it records an outcome).
+	// durable: the operation records an outcome, which must be durable
+	// before it returns (a synchronous commit, or on PostgreSQL an
+	// asynchronous one followed by a shared WAL flush).
 	durable bool
 	// run does the row work in the batch's transaction and returns the
 	// audit events to record. It may run more than once (after a
@@ -67,6 +71,10 @@ type batcher struct {
 	pending [2][]*writeOp // 0: leases, 1: outcomes (durable)
 	turn    int           // the queue served next when both wait
 	running int
+
+	// flush makes outcomes durable after an asynchronous commit
+	// (PostgreSQL, see dialect.flushWAL).
+	flush walFlusher
 }
 
 // do runs op and returns its error once its transaction is over.
@@ -125,6 +133,17 @@ func (b *batcher) run(batch []*writeOp) {
 			}
 		}
 	}
+	if batch[0].durable && b.s.q.flushWAL != "" {
+		// The writer goes on with the next batch while this one's
+		// outcomes wait for the WAL flush.
+		go func() {
+			b.s.flushed(batch)
+			for _, op := range batch {
+				close(op.done)
+			}
+		}()
+		return
+	}
 	for _, op := range batch {
 		close(op.done)
 	}
@@ -147,18 +166,21 @@ func (s *Service) runBatch(ops []*writeOp) error {
 	for _, op := range ops {
 		durable = durable || op.durable
 	}
-	return s.d.Tx(ctx, func(dtx *db.Tx) error {
+	// Outcomes must survive a crash of the machine, not only of the
+	// process: on SQLite their commit syncs the WAL (TxSync); PostgreSQL
+	// flushes its WAL after an asynchronous commit (see batcher.run).
+	txFn := s.d.Tx
+	if durable && s.q.flushWAL == "" {
+		txFn = s.d.TxSync
+	}
+	return txFn(ctx, func(dtx *db.Tx) error {
 		tx := &batchTx{Tx: dtx, prepare: s.q.prepare}
-		if !durable && s.q.asyncCommit != "" {
+		if s.q.asyncCommit != "" && (!durable || s.q.flushWAL != "") {
 			if _, err := tx.ExecContext(ctx, s.q.asyncCommit); err != nil {
 				return fmt.Errorf("asynchronous commit: %w", err)
 			}
 		}
-		type recorded struct {
-			ctx context.Context
-			e   audit.Event
-		}
-		var events []recorded
+		var events []audit.Event
 		for _, op := range ops {
 			op.err = nil
 			if err := op.ctx.Err(); err != nil {
@@ -171,20 +193,105 @@ func (s *Service) runBatch(ops []*writeOp) error {
 				return err
 			}
 			op.err = err
+			// Each operation's actor comes with its own context; the
+			// batch records every event at once.
+			a := audit.ActorFrom(octx)
 			for _, e := range evs {
-				events = append(events, recorded{octx, e})
+				e.Actor = cmp.Or(e.Actor, a.Login)
+				e.Source = cmp.Or(e.Source, a.Source)
+				e.Agent = cmp.Or(e.Agent, a.Agent)
+				if e.At.IsZero() {
+					e.At = s.now()
+				}
+				events = append(events, e)
 			}
 		}
 		if err := tx.counts.apply(ctx, tx); err != nil {
 			return err
 		}
-		for _, r := range events {
-			if err := s.record(r.ctx, dtx, r.e); err != nil {
-				return err
+		if len(events) > 0 {
+			if err := s.a.RecordAll(ctx, dtx, events); err != nil {
+				return fmt.Errorf("audit %d queue events: %w", len(events), err)
 			}
 		}
 		return nil
 	})
+}
+
+// flushed returns once the outcomes of batch, committed asynchronously, are
+// durable. A batch that committed must not run again, so a failed flush is
+// each operation's error.
+func (s *Service) flushed(batch []*writeOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if err := s.batch.flush.wait(ctx, s); err != nil {
+		err = fmt.Errorf("outcome committed, but not confirmed durable: %w", err)
+		for _, op := range batch {
+			if op.err == nil {
+				op.err = err
+			}
+		}
+	}
+}
+
+// walFlusher runs flushWAL transactions, one at a time: callers that arrive
+// while one runs wait for the next, which serves them all (a flush started
+// after a caller's commit covers it; one started before may not).
+type walFlusher struct {
+	mu      sync.Mutex
+	running bool
+	waiting []chan error
+	// runs counts the flush transactions run (tests).
+	runs atomic.Int64
+}
+
+// wait returns once every transaction this goroutine committed before
+// calling it is durable.
+func (f *walFlusher) wait(ctx context.Context, s *Service) error {
+	ch := make(chan error, 1)
+	f.mu.Lock()
+	f.waiting = append(f.waiting, ch)
+	if !f.running {
+		f.running = true
+		go f.loop(s)
+	}
+	f.mu.Unlock()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *walFlusher) loop(s *Service) {
+	for {
+		f.mu.Lock()
+		batch := f.waiting
+		f.waiting = nil
+		if len(batch) == 0 {
+			f.running = false
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		f.runs.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		err := s.d.Tx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
+				return err
+			}
+			var lsn string
+			return tx.QueryRowContext(ctx, s.q.flushWAL).Scan(&lsn)
+		})
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("flush the WAL: %w", err)
+		}
+		for _, ch := range batch {
+			ch <- err
+		}
+	}
 }
 
 // batchTx is a batch's transaction. On SQLite, which parses a statement at

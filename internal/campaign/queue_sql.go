@@ -18,12 +18,22 @@ type dialect struct {
 	// claimQueue and claimCallback find, lease and return a candidate.
 	claimQueue    string
 	claimCallback string
-	// asyncCommit runs first in a transaction that only holds leases. On
-	// PostgreSQL it makes the commit asynchronous: a lease lost in a crash
-	// is harmless (the contact simply becomes due again), and not waiting
-	// for the WAL flush is most of a claim's cost. Transactions that record
-	// outcomes keep synchronous commits: an outcome must not be lost.
+	// asyncCommit runs first in every batch's transaction. On PostgreSQL it
+	// makes the commit asynchronous: a lease lost in a crash is harmless
+	// (the contact simply becomes due again), and not waiting for the WAL
+	// flush is most of a claim's cost. An outcome must not be lost: a batch
+	// that records outcomes is followed by flushWAL before any of its
+	// callers is answered.
 	asyncCommit string
+	// flushWAL, run in a synchronous transaction of its own, writes a WAL
+	// record and so makes the commit wait for the WAL to be flushed up to
+	// it: every transaction committed before it started is durable once it
+	// returns. An outcome batch thus releases its row locks (the live
+	// view's counts, the audit chain's head: rows every batch takes) at
+	// once, instead of holding them through its own flush; and concurrent
+	// batches share one flush. (A transaction that writes no WAL, such as
+	// "SELECT pg_current_xact_id()", does not wait for the flush.)
+	flushWAL string
 	// lockRow ends a read of one contact that the transaction then updates.
 	lockRow string
 	// lockPerson serialises, on PostgreSQL, the claims of two files of the
@@ -50,11 +60,12 @@ func dialectOf(e db.Engine) dialect {
 			claimQueue:    fmt.Sprintf(fmtClaimQueue, " FOR UPDATE SKIP LOCKED"),
 			claimCallback: fmt.Sprintf(fmtClaimCallback, " FOR UPDATE SKIP LOCKED"),
 			asyncCommit:   `SET LOCAL synchronous_commit = off`,
+			flushWAL:      `SELECT pg_logical_emit_message(true, 'plateau', 'flush')`,
 			lockRow:       ` FOR UPDATE`,
 			lockPerson:    `SELECT pg_advisory_xact_lock(?)`,
 			lockPresence:  ` FOR UPDATE`,
 			qualifyAll:    sqlQualifyAll,
-			writers:       4,
+			writers:       2,
 		}
 	}
 	return dialect{

@@ -10,5 +10,5 @@ import (
 // multi-row INSERT many times: SQLite then parses it once instead of at
 // every call.
 func (t *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return t.tx.PrepareContext(ctx, rebind(t.engine, query))
+	return t.tx.PrepareContext(ctx, t.d.Rebind(query))
 }

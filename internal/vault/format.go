@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/hkdf"
 )
@@ -142,4 +144,28 @@ func blindIndex(key []byte, purpose string, value []byte) []byte {
 	mac := hmac.New(sha256.New, subKey(key, blindIndexInfo+purpose))
 	mac.Write(value)
 	return mac.Sum(nil)
+}
+
+// blindMACs hands out HMACs keyed with one data key's blind-index subkey for
+// one purpose. Deriving the subkey (HKDF) and keying an HMAC cost more than
+// the HMAC of a phone number itself, and a load computes one blind index a
+// contact: the keyed HMACs are pooled and Reset between uses. The pool lives
+// in its dataKey, so it dies with it (DestroyScope, cache expiry).
+type blindMACs struct {
+	pool sync.Pool // of hash.Hash
+}
+
+func newBlindMACs(key []byte, purpose string) *blindMACs {
+	sub := subKey(key, blindIndexInfo+purpose)
+	return &blindMACs{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, sub) }}}
+}
+
+// sum returns the blind index of value; the same bytes as blindIndex.
+func (m *blindMACs) sum(value []byte) []byte {
+	mac := m.pool.Get().(hash.Hash)
+	mac.Write(value)
+	out := mac.Sum(make([]byte, 0, sha256.Size))
+	mac.Reset()
+	m.pool.Put(mac)
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"plateau/internal/db"
@@ -24,6 +25,19 @@ type dataKey struct {
 	aead      cipher.AEAD
 	destroyed bool
 	loaded    time.Time // when it was read from the database
+
+	// blind caches, per purpose, the keyed HMACs of BlindIndex
+	// (*blindMACs); it goes with the key.
+	blind sync.Map
+}
+
+// blindIndex returns the blind index of value for purpose under k.
+func (k *dataKey) blindIndex(purpose string, value []byte) []byte {
+	m, ok := k.blind.Load(purpose)
+	if !ok {
+		m, _ = k.blind.LoadOrStore(purpose, newBlindMACs(k.key, purpose))
+	}
+	return m.(*blindMACs).sum(value)
 }
 
 // errMasterMoved: the database's data keys are wrapped with a master key this

@@ -249,8 +249,9 @@ func (v *Vault) Open(ctx context.Context, ciphertext []byte, ad AD) ([]byte, err
 // scope; purpose separates kinds of values ("phone", "email").
 //
 // The HMAC key is derived (HKDF-SHA256) from the scope's data key, so it
-// survives master key rotations and dies with DestroyScope. Like Seal, it
-// creates a missing scope key.
+// survives master key rotations and dies with DestroyScope; the derived key
+// is kept with the cached data key, not derived again at every call. Like
+// Seal, it creates a missing scope key.
 func (v *Vault) BlindIndex(ctx context.Context, scope, purpose string, value []byte) ([]byte, error) {
 	if err := checkScope(scope); err != nil {
 		return nil, err
@@ -262,7 +263,7 @@ func (v *Vault) BlindIndex(ctx context.Context, scope, purpose string, value []b
 	if err != nil {
 		return nil, err
 	}
-	return blindIndex(k.key, purpose, value), nil
+	return k.blindIndex(purpose, value), nil
 }
 
 // DeriveKey returns a 32-byte secret for purpose, derived from the system
