@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -603,12 +604,29 @@ func TestSessionTimeouts(t *testing.T) {
 		if _, _, err := e.svc.Session(ctx, token); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("session past 12 hours: %v", err)
 		}
-		n, err := e.svc.PurgeSessions(asAdmin)
-		if err != nil || n != 2 {
-			t.Fatalf("PurgeSessions = %d, %v; want 2", n, err)
+		agent1, err := e.svc.UserByLogin(ctx, "agent1")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n, _ := e.svc.PurgeSessions(asAdmin); n != 0 {
-			t.Fatalf("second purge removed %d", n)
+		p, err := e.svc.PurgeSessions(asAdmin)
+		if err != nil || p.Sessions != 2 || !slices.Equal(p.SignedOut, []int64{agent1.ID}) {
+			t.Fatalf("PurgeSessions = %+v, %v; want 2 sessions, agent1 signed out", p, err)
+		}
+		if p, _ := e.svc.PurgeSessions(asAdmin); p.Sessions != 0 || len(p.SignedOut) != 0 {
+			t.Fatalf("second purge: %+v", p)
+		}
+		// A user who still has a live session is not signed out when an
+		// older one of theirs expires.
+		if _, _, err := e.svc.Login(ctx, "agent1", goodPassword); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(20 * time.Minute)
+		if _, _, err := e.svc.Login(ctx, "agent1", goodPassword); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(15 * time.Minute)
+		if p, err := e.svc.PurgeSessions(asAdmin); err != nil || p.Sessions != 1 || len(p.SignedOut) != 0 {
+			t.Fatalf("purge with a live session left: %+v, %v", p, err)
 		}
 		if _, _, err := e.svc.Session(ctx, "garbage"); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("garbage token: %v", err)

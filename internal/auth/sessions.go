@@ -167,32 +167,70 @@ func (s *Service) EndSessions(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// PurgeSessions deletes the sessions past their idle or absolute timeout and
-// returns how many it deleted. Session already refuses them; this only
-// keeps the table small (run it from a scheduled job).
-func (s *Service) PurgeSessions(ctx context.Context) (int64, error) {
+// Purged is what PurgeSessions did.
+type Purged struct {
+	Sessions  int64   // sessions ended
+	SignedOut []int64 // users left without any session: their presence ends too
+}
+
+// PurgeSessions deletes the sessions past their idle or absolute timeout,
+// and says which users that left without a session (an agent's presence on
+// the floor ends with their last session).
+func (s *Service) PurgeSessions(ctx context.Context) (Purged, error) {
 	if err := s.ensureScopes(ctx); err != nil {
-		return 0, fmt.Errorf("purge sessions: %w", err)
+		return Purged{}, fmt.Errorf("purge sessions: %w", err)
 	}
 	now := s.now()
-	var n int64
+	idle, absolute := db.Millis(now.Add(-s.idleTimeout())), db.Millis(now.Add(-s.absoluteTimeout()))
+	var p Purged
 	err := s.d.Tx(ctx, func(tx *db.Tx) error {
-		res, err := tx.ExecContext(ctx, sqlPurgeSessions,
-			db.Millis(now.Add(-s.idleTimeout())), db.Millis(now.Add(-s.absoluteTimeout())))
+		p = Purged{}
+		users, err := queryIDs(ctx, tx, sqlExpiringSessionUsers, idle, absolute)
+		if err != nil || len(users) == 0 {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, sqlPurgeSessions, idle, absolute)
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil || n == 0 {
+		if p.Sessions, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		e := audit.Event{Action: "session.purge", ObjectType: "session", After: map[string]any{"sessions_ended": n}}
+		for _, u := range users {
+			var one int
+			switch err := tx.QueryRowContext(ctx, sqlUserHasSession, u).Scan(&one); {
+			case errors.Is(err, sql.ErrNoRows):
+				p.SignedOut = append(p.SignedOut, u)
+			case err != nil:
+				return err
+			}
+		}
+		e := audit.Event{Action: "session.purge", ObjectType: "session", After: map[string]any{"sessions_ended": p.Sessions}}
 		if audit.ActorFrom(ctx).Login == "" {
 			e.Actor = "system"
 		}
 		return s.record(ctx, tx, e)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("purge sessions: %w", err)
+		return Purged{}, fmt.Errorf("purge sessions: %w", err)
 	}
-	return n, nil
+	return p, nil
+}
+
+// queryIDs runs a query whose rows are one integer id each.
+func queryIDs(ctx context.Context, q db.Querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -67,16 +67,18 @@ const (
 		WHERE id = ?`
 	sqlUseTOTPStep = `UPDATE users SET totp_last_step = ?, updated_at = ? WHERE id = ? AND totp_last_step < ?`
 
-	sessionColumns     = `id, user_id, stage, created_at, last_seen_at, source, agent`
-	sqlSession         = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`
-	sqlInsertSession   = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	sqlDeleteSession   = `DELETE FROM sessions WHERE id = ?`
-	sqlDeleteSessionOf = `DELETE FROM sessions WHERE id = ? AND user_id = ? AND stage = ?`
-	sqlLogout          = `DELETE FROM sessions WHERE id = ? RETURNING user_id`
-	sqlEndSessions     = `DELETE FROM sessions WHERE user_id = ?`
-	sqlEndOtherSess    = `DELETE FROM sessions WHERE user_id = ? AND id <> ?`
-	sqlTouchSession    = `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?`
-	sqlPurgeSessions   = `DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?`
+	sessionColumns          = `id, user_id, stage, created_at, last_seen_at, source, agent`
+	sqlSession              = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`
+	sqlInsertSession        = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlDeleteSession        = `DELETE FROM sessions WHERE id = ?`
+	sqlDeleteSessionOf      = `DELETE FROM sessions WHERE id = ? AND user_id = ? AND stage = ?`
+	sqlLogout               = `DELETE FROM sessions WHERE id = ? RETURNING user_id`
+	sqlEndSessions          = `DELETE FROM sessions WHERE user_id = ?`
+	sqlEndOtherSess         = `DELETE FROM sessions WHERE user_id = ? AND id <> ?`
+	sqlTouchSession         = `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?`
+	sqlPurgeSessions        = `DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?`
+	sqlExpiringSessionUsers = `SELECT DISTINCT user_id FROM sessions WHERE last_seen_at <= ? OR created_at <= ? ORDER BY user_id`
+	sqlUserHasSession       = `SELECT 1 FROM sessions WHERE user_id = ? LIMIT 1`
 
 	tokenColumns    = `id, user_id, name, created_at, last_used_at, revoked_at`
 	sqlInsertToken  = `INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`

@@ -66,6 +66,8 @@ type Profile struct {
 	ContactID       *Template
 	Routing         Routing
 	Outputs         []Output
+	// Sinks are the SQL tables the loaded records are inserted into.
+	Sinks []SinkSpec
 
 	byName map[string]int
 }
@@ -134,6 +136,35 @@ type Output struct {
 	LineEnding string   // "\r\n" or "\n"
 	Records    RecordFilter
 	Columns    []*Template
+}
+
+// The SQL drivers a sink may name; "mariadb" is the same driver as "mysql".
+const (
+	DriverMySQL   = "mysql"
+	DriverMariaDB = "mariadb"
+)
+
+// SinkSpec is an SQL table a batch's loaded records are inserted into, once
+// per batch (see SQLSink). The DSN, which holds a password, is never in the
+// profile: the server's configuration names it, or the environment variable
+// DSNEnv holds it.
+type SinkSpec struct {
+	Name    string
+	Driver  string
+	DSNEnv  string // "" when the server's configuration must name the DSN
+	Table   string
+	Records RecordFilter
+	// EmptyAsNull writes an empty value as NULL instead of ''.
+	EmptyAsNull bool
+	Columns     []SinkColumn
+	// Line is the line of the sink in the profile, for messages.
+	Line int
+}
+
+// SinkColumn is one column of a sink's table and the template of its value.
+type SinkColumn struct {
+	Name  string
+	Value *Template
 }
 
 // FieldIndex returns the index in p.Fields of the named field.

@@ -232,7 +232,7 @@ func (l *loader) profile(doc *yaml.Node) *Profile {
 		root = doc.Content[0]
 	}
 	top := l.mapping(root, "", "version", "description", "mission", "timezone", "source", "fields",
-		"dial", "duplicate_key", "contact_id", "routing", "outputs")
+		"dial", "duplicate_key", "contact_id", "routing", "outputs", "sinks")
 	p := &Profile{Dial: -1, byName: map[string]int{}}
 
 	if n := top.get("version"); n == nil {
@@ -344,6 +344,9 @@ func (l *loader) profile(doc *yaml.Node) *Profile {
 	}
 	if n := top.get("outputs"); n != nil {
 		l.outputs(n, p)
+	}
+	if n := top.get("sinks"); n != nil {
+		l.sinks(n, p)
 	}
 	return p
 }
@@ -677,4 +680,118 @@ func checkDateLayout(layout string) string {
 		return fmt.Sprintf("%q is not a date layout with a day, a month and a year written with Go's reference date (02/01/2006 for dd/mm/yyyy, 2006-01-02 for yyyy-mm-dd)", layout)
 	}
 	return ""
+}
+
+// identRE is what a sink accepts as a table or column name: it is quoted
+// with backticks in the SQL it writes, and this keeps anything that could
+// end the quote out.
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// dsnEnvRE restricts the environment variables a profile may read a DSN
+// from: a profile editor must not be able to point a sink at another
+// secret of the server's environment.
+var dsnEnvRE = regexp.MustCompile(`^PLATEAU_SINK_[A-Z0-9_]{1,64}$`)
+
+func (l *loader) sinks(n *yaml.Node, p *Profile) {
+	if n.Kind != yaml.SequenceNode {
+		l.add(n, "sinks", "expected a list of SQL sinks, found %s", describe(n))
+		return
+	}
+	names := map[string]bool{}
+	for i, sn := range n.Content {
+		path := fmt.Sprintf("sinks[%d]", i)
+		k := l.mapping(sn, path, "name", "driver", "dsn_env", "table", "records", "empty_as_null", "columns")
+		s := SinkSpec{Records: RecordsValid, Line: sn.Line}
+		if v := k.get("name"); v == nil {
+			l.add(sn, path+".name", "missing: every sink has a name, e.g. crm")
+		} else if name, ok := l.str(v, path+".name"); ok {
+			switch {
+			case !nameRE.MatchString(name):
+				l.add(v, path+".name", "%q is not a valid sink name (lower-case letters, digits and '_', starting with a letter)", name)
+			case names[name]:
+				l.add(v, path+".name", "sink %q declared twice", name)
+			}
+			names[name] = true
+			s.Name = name
+		}
+		if v := k.get("driver"); v == nil {
+			l.add(sn, path+".driver", "missing: write 'driver: mysql' (MariaDB or MySQL)")
+		} else if _, ok := l.oneOf(v, path+".driver", DriverMySQL, DriverMariaDB); ok {
+			s.Driver = DriverMySQL // one driver speaks to both
+		}
+		if v := k.get("dsn_env"); v != nil {
+			if env, ok := l.str(v, path+".dsn_env"); ok {
+				if !dsnEnvRE.MatchString(env) {
+					l.add(v, path+".dsn_env", "%q: the DSN's environment variable must be named PLATEAU_SINK_<NAME> (capitals, digits, '_')", env)
+				}
+				s.DSNEnv = env
+			}
+		}
+		if v := k.get("table"); v == nil {
+			l.add(sn, path+".table", "missing: the table the rows are inserted into")
+		} else if t, ok := l.str(v, path+".table"); ok {
+			if !identRE.MatchString(t) {
+				l.add(v, path+".table", "%q is not a table name Plateau writes to (letters, digits and '_', not starting with a digit, at most 64)", t)
+			} else if strings.EqualFold(t, sinkMarkerTable) {
+				l.add(v, path+".table", "%q is the table where Plateau records the batches delivered", t)
+			}
+			s.Table = t
+		}
+		if v := k.get("records"); v != nil {
+			if r, ok := l.oneOf(v, path+".records", "valid", "manual", "queue"); ok {
+				s.Records = RecordFilter(r)
+			}
+		}
+		if v := k.get("empty_as_null"); v != nil {
+			s.EmptyAsNull = l.boolean(v, path+".empty_as_null")
+		}
+		v := k.get("columns")
+		if v == nil {
+			l.add(sn, path+".columns", "missing: map the table's columns to values, e.g. contact_id: \"{contact_id}\"")
+			p.Sinks = append(p.Sinks, s)
+			continue
+		}
+		if v.Kind != yaml.MappingNode {
+			l.add(v, path+".columns", "expected a mapping of column names to values, found %s", describe(v))
+			p.Sinks = append(p.Sinks, s)
+			continue
+		}
+		if len(v.Content) == 0 {
+			l.add(v, path+".columns", "the mapping is empty")
+		}
+		resolve := columnPlaceholder(p.Fields, p.byName)
+		cols := map[string]bool{}
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			kn, vn := v.Content[j], v.Content[j+1]
+			if kn.Kind != yaml.ScalarNode {
+				l.add(kn, path+".columns", "a column name must be a plain word")
+				continue
+			}
+			cpath := path + ".columns." + kn.Value
+			switch {
+			case !identRE.MatchString(kn.Value):
+				l.add(kn, cpath, "%q is not a column name Plateau writes to (letters, digits and '_', not starting with a digit, at most 64)", kn.Value)
+				continue
+			case cols[strings.ToLower(kn.Value)]:
+				l.add(kn, cpath, "column %q given twice", kn.Value)
+				continue
+			}
+			cols[strings.ToLower(kn.Value)] = true
+			if vn.Kind == yaml.AliasNode {
+				l.add(vn, cpath, "YAML aliases are not supported in profiles")
+				continue
+			}
+			if vn.Kind != yaml.ScalarNode || vn.Tag == "!!null" {
+				l.add(vn, cpath, "expected a value template such as \"{surname}\", found %s", describe(vn))
+				continue
+			}
+			t, err := parseTemplate(vn.Value, resolve)
+			if err != nil {
+				l.add(vn, cpath, "%v", err)
+				continue
+			}
+			s.Columns = append(s.Columns, SinkColumn{Name: kn.Value, Value: t})
+		}
+		p.Sinks = append(p.Sinks, s)
+	}
 }

@@ -181,3 +181,81 @@ func TestProfileTooLarge(t *testing.T) {
 		t.Fatal("accepted an oversized profile")
 	}
 }
+
+// sinkedProfile is baseProfile with an SQL sink.
+const sinkedProfile = baseProfile + `sinks:
+  - name: crm
+    driver: mysql
+    dsn_env: PLATEAU_SINK_CRM_DSN
+    table: contacts
+    records: queue
+    columns:
+      contact_id: "{contact_id}"
+      phone: "{tel:e164}"
+      created: "{date}"
+`
+
+func TestProfileSinksLoad(t *testing.T) {
+	p, err := LoadProfile([]byte(sinkedProfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sinks) != 1 {
+		t.Fatalf("%d sinks", len(p.Sinks))
+	}
+	s := p.Sinks[0]
+	if s.Name != "crm" || s.Driver != DriverMySQL || s.DSNEnv != "PLATEAU_SINK_CRM_DSN" || s.Table != "contacts" ||
+		s.Records != RecordsQueue || len(s.Columns) != 3 || s.Columns[1].Name != "phone" || s.Columns[1].Value.Source != "{tel:e164}" {
+		t.Errorf("sink %+v", s)
+	}
+}
+
+func TestProfileSinkProblems(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new string // replaced in sinkedProfile
+		at       string // text on the line the problem is reported on
+		want     string
+	}{
+		{"unknown key", "    table: contacts\n", "    table: contacts\n    dsn: root@x/y\n", "dsn: root", `unknown key "dsn"`},
+		{"DSN variable outside PLATEAU_SINK_", "PLATEAU_SINK_CRM_DSN", "PLATEAU_MASTER_KEY", "PLATEAU_MASTER_KEY", "must be named PLATEAU_SINK_"},
+		{"unknown driver", "driver: mysql", "driver: oracle", "oracle", `"oracle" is not one of`},
+		{"missing driver", "    driver: mysql\n", "", "- name: crm", "missing: write 'driver: mysql'"},
+		{"table with a quote", "table: contacts", "table: \"contacts`; DROP TABLE x\"", "DROP TABLE", "not a table name"},
+		{"table with a schema", "table: contacts", "table: crm.contacts", "crm.contacts", "not a table name"},
+		{"marker table", "table: contacts", "table: plateau_sink_batches", "table: plateau", "where Plateau records"},
+		{"column with a backtick", "      phone:", "      \"ph`one\":", "ph`one", "not a column name"},
+		{"column twice", "      created:", "      Phone:", "Phone:", `column "Phone" given twice`},
+		{"unknown placeholder", `"{date}"`, `"{datum}"`, "datum", `no field or placeholder named "datum"`},
+		{"columns not a mapping", "    columns:\n", "    columns: [a]\n    x:\n", "columns: [a]", "expected a mapping of column names"},
+		{"bad sink name", "name: crm", "name: CRM", "name: CRM", "not a valid sink name"},
+		{"sink twice", "", "  - {name: crm, driver: mysql, table: t, columns: {a: x}}\n", "{name: crm", `sink "crm" declared twice`},
+		{"unknown records", "records: queue", "records: all", "records: all", `"all" is not one of`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := sinkedProfile + tt.new
+			if tt.old != "" {
+				if !strings.Contains(sinkedProfile, tt.old) {
+					t.Fatalf("test broken: %q not in the profile", tt.old)
+				}
+				doc = strings.Replace(sinkedProfile, tt.old, tt.new, 1)
+			}
+			line := 1 + strings.Count(doc[:strings.Index(doc, tt.at)], "\n")
+			_, err := LoadProfile([]byte(doc))
+			var pe *ProfileError
+			if !errors.As(err, &pe) {
+				t.Fatalf("LoadProfile: %v, want a *ProfileError", err)
+			}
+			for _, p := range pe.Problems {
+				if strings.Contains(p.Message, tt.want) {
+					if p.Line != line {
+						t.Errorf("%q reported on line %d, want %d", p.Message, p.Line, line)
+					}
+					return
+				}
+			}
+			t.Errorf("no problem says %q:\n%v", tt.want, err)
+		})
+	}
+}

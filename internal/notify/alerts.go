@@ -97,6 +97,9 @@ type BatchSummary struct {
 	Link string
 	// Duration is how long the batch took.
 	Duration time.Duration
+	// Failed says the file could not be processed at all (the batch page
+	// gives the reason).
+	Failed bool
 }
 
 type batchView struct {
@@ -110,6 +113,7 @@ type batchView struct {
 	Quarantined int
 	Manual      int
 	Duplicates  int
+	Failed      bool
 }
 
 // Message renders the summary for the recipients to.
@@ -140,6 +144,7 @@ func (b BatchSummary) Message(to []string, f Format) (Message, error) {
 		Quarantined: b.Quarantined,
 		Manual:      b.Manual,
 		Duplicates:  b.Duplicates,
+		Failed:      b.Failed,
 	}
 	l := t.labels
 	n := strconv.Itoa

@@ -87,6 +87,31 @@ Le lot 412 de la mission 26 est traité.
 Message automatique de Plateau ; merci de ne pas y répondre.
 `,
 		},
+		{
+			English,
+			func(b *BatchSummary) {
+				b.Received, b.Loaded, b.Quarantined, b.Warnings, b.Manual, b.Duplicates = 0, 0, 0, 0, 0, 0
+				b.MissionName, b.Link, b.Duration, b.Failed = "", "", time.Second, true
+			},
+			"[Plateau] Mission 26, batch 412: FAILED, file not processed",
+			`Hello,
+
+Batch 412 of mission 26 could not be processed (file "2021-03-10_Rapport_mission.csv").
+
+The reason is on the batch page; fix the profile, then run the batch again.
+
+  Received         0
+  Loaded           0
+  Warnings         0
+  Quarantined      0
+  Manual dialling  0
+  Duplicates       0
+  Duration         1.0 s
+
+-- 
+Automatic message from Plateau; please do not reply.
+`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.lang), func(t *testing.T) {

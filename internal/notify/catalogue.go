@@ -36,11 +36,13 @@ func catalogue(lang Lang) (texts, bool) {
 				`{{if gt .Files 1}}{{.Files}} fichiers attendent{{else}}Un fichier attend{{end}} dans la boîte de dépôt « {{.Source}} »` +
 				`{{if .Oldest}} ; le plus ancien est arrivé le {{.Oldest}}{{end}}.`,
 			inboxLink: "Voir la source",
-			batchSubject: `[Plateau] Mission {{.Mission}}, lot {{.BatchID}} : {{.Loaded}} chargé{{if gt .Loaded 1}}s{{end}} sur {{.Received}}` +
-				`{{if .Quarantined}}, {{.Quarantined}} en quarantaine{{end}}`,
+			batchSubject: `[Plateau] Mission {{.Mission}}, lot {{.BatchID}} : {{if .Failed}}ÉCHEC, fichier non traité{{else}}` +
+				`{{.Loaded}} chargé{{if gt .Loaded 1}}s{{end}} sur {{.Received}}` +
+				`{{if .Quarantined}}, {{.Quarantined}} en quarantaine{{end}}{{end}}`,
 			batchIntro: "Bonjour,\n\n" +
-				`Le lot {{.BatchID}} de la mission {{.Mission}}{{if .MissionName}} « {{.MissionName}} »{{end}} est traité` +
+				`Le lot {{.BatchID}} de la mission {{.Mission}}{{if .MissionName}} « {{.MissionName}} »{{end}} {{if .Failed}}n’a pas pu être traité{{else}}est traité{{end}}` +
 				`{{if .File}} (fichier « {{.File}} »){{end}}.` +
+				"{{if .Failed}}\n\nLa raison est sur la page du lot ; corrigez le profil puis relancez le lot.{{end}}" +
 				"{{if .Quarantined}}\n\nLes lignes en quarantaine et leurs motifs sont sur la page du lot.{{end}}",
 			batchLink: "Page du lot",
 			labels: countLabels{
@@ -63,11 +65,12 @@ func catalogue(lang Lang) (texts, bool) {
 				`{{if gt .Files 1}}{{.Files}} files are{{else}}One file is{{end}} waiting in the inbox "{{.Source}}"` +
 				`{{if .Oldest}}; the oldest arrived on {{.Oldest}}{{end}}.`,
 			inboxLink: "See the source",
-			batchSubject: `[Plateau] Mission {{.Mission}}, batch {{.BatchID}}: {{.Loaded}} of {{.Received}} loaded` +
-				`{{if .Quarantined}}, {{.Quarantined}} quarantined{{end}}`,
+			batchSubject: `[Plateau] Mission {{.Mission}}, batch {{.BatchID}}: {{if .Failed}}FAILED, file not processed{{else}}` +
+				`{{.Loaded}} of {{.Received}} loaded{{if .Quarantined}}, {{.Quarantined}} quarantined{{end}}{{end}}`,
 			batchIntro: "Hello,\n\n" +
-				`Batch {{.BatchID}} of mission {{.Mission}}{{if .MissionName}} "{{.MissionName}}"{{end}} has been processed` +
+				`Batch {{.BatchID}} of mission {{.Mission}}{{if .MissionName}} "{{.MissionName}}"{{end}} {{if .Failed}}could not be processed{{else}}has been processed{{end}}` +
 				`{{if .File}} (file "{{.File}}"){{end}}.` +
+				"{{if .Failed}}\n\nThe reason is on the batch page; fix the profile, then run the batch again.{{end}}" +
 				"{{if .Quarantined}}\n\nThe quarantined lines and their reasons are on the batch page.{{end}}",
 			batchLink: "Batch page",
 			labels: countLabels{
