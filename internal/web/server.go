@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,10 @@ type Config struct {
 	TLS               bool   // true when served over TLS: adds HSTS
 	Version           string
 	TrustProxyHeaders bool // take the client address from X-Forwarded-For (behind a reverse proxy)
+	// WorkDir keeps the uploads waiting for their preview to be confirmed
+	// (sealed) and the preview's outputs; the system's temporary folder
+	// when empty.
+	WorkDir string
 }
 
 // Deps are the services the pages call.
@@ -67,6 +72,11 @@ type Server struct {
 	static  *staticFiles
 	loc     *time.Location // how times are shown and audit dates read
 
+	// closing is closed by Close: long-lived streams (Server-Sent Events)
+	// end at once instead of holding the shutdown.
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	httpMetrics *httpMetrics
 	promHandler http.Handler
 	handler     http.Handler
@@ -89,6 +99,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		log:     deps.Logger,
 		now:     deps.Now,
 		metrics: deps.Metrics,
+		closing: make(chan struct{}),
 	}
 	s.cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if s.log == nil {
@@ -135,6 +146,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}))
 	s.handler = s.observe(cop.Handler(mux))
 	return s, nil
+}
+
+// Close ends the long-lived streams; call it when the HTTP server shuts down
+// (http.Server.RegisterOnShutdown), since Shutdown waits for them.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 }
 
 // ServeHTTP serves one request.

@@ -30,6 +30,10 @@ const (
 	enrolling                 // a session at the enrolment stage, or a full one
 	signedIn                  // a full session
 	leaving                   // logout: any session; without one nothing changes, so no CSRF check
+	// apiAccess is the JSON API: an API token, or a full browser session
+	// (whose unsafe requests then carry the CSRF token in a header). No
+	// credentials answer 401, not a redirect; every error is JSON.
+	apiAccess
 )
 
 // handlerFunc is a page or an action; its error is rendered by fail.
@@ -53,19 +57,27 @@ func (s *Server) route(mux *http.ServeMux, pattern string, acc access, h handler
 		st.pattern = pattern
 		// Pages carry personal data and per-session tokens: never cached.
 		w.Header().Set("Cache-Control", "no-store")
-		r, err := s.authenticate(w, r, acc == withBearer)
+		r, err := s.authenticate(w, r, acc == withBearer || acc == apiAccess)
 		if err == nil {
 			err = s.authorise(w, r, acc, roles)
 		}
 		needsCSRF := !isSafeMethod(r.Method) && !st.viaBearer && (acc != leaving || st.session != nil)
 		if err == nil && needsCSRF {
-			err = s.checkCSRF(r)
+			if acc == apiAccess {
+				err = s.checkAPICSRF(r)
+			} else {
+				err = s.checkCSRF(r)
+			}
 		}
 		if err == nil {
 			err = h(w, r)
 		}
 		if err != nil {
-			s.fail(w, r, err)
+			if acc == apiAccess {
+				s.failAPI(w, r, err)
+			} else {
+				s.fail(w, r, err)
+			}
 		}
 	})
 }
@@ -154,6 +166,11 @@ func (s *Server) authorise(w http.ResponseWriter, r *http.Request, acc access, r
 			return s.toLogin(w, r)
 		default:
 			return redirect(w, r, stageHome(stage))
+		}
+	case apiAccess:
+		if st.user == nil || (!st.viaBearer && stage != auth.StageFull) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="plateau"`)
+			return &httpError{status: http.StatusUnauthorized, key: "error.unauthorized", err: errors.New("api: no credentials")}
 		}
 	case signedIn:
 		switch stage {
