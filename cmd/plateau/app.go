@@ -16,6 +16,8 @@ import (
 	"plateau/internal/auth"
 	"plateau/internal/config"
 	"plateau/internal/db"
+	"plateau/internal/ingest"
+	"plateau/internal/notify"
 	"plateau/internal/vault"
 )
 
@@ -53,6 +55,25 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseArgs parses args like parse but keeps the positional arguments,
+// which may come before, between or after the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 // subcommand is one verb of a command group, as in "plateau user add".
 type subcommand struct {
 	name string
@@ -80,6 +101,9 @@ func runGroup(ctx context.Context, group string, subs []subcommand, args []strin
 // storeFlags are the flags of every command that opens the database.
 type storeFlags struct {
 	config, data, db string
+	// adjust, when set, applies a command's own flags (serve's --addr)
+	// before the values derived from them are computed.
+	adjust func(c *config.Config)
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
@@ -107,6 +131,9 @@ func (f *storeFlags) load(io stdio) (config.Config, error) {
 	if f.db != "" {
 		c.DB = f.db
 	}
+	if f.adjust != nil {
+		f.adjust(&c)
+	}
 	return c, c.Finish()
 }
 
@@ -127,6 +154,34 @@ type app struct {
 	vault *vault.Vault
 	audit *audit.Log
 	auth  *auth.Service
+	// outbox and alerts queue the e-mail alerts; nil until enableNotify,
+	// and then only when mail is configured.
+	outbox *notify.Outbox
+	alerts *notify.Alerts
+	// env is the process environment (the SQL sinks read their DSNs in it);
+	// sink delivers batches to the profiles' SQL sinks, closed with the app.
+	env  []string
+	sink *ingest.SQLSink
+}
+
+// enableNotify prepares the e-mail alerts when mail is configured: they are
+// queued in the database's outbox, and sent by sender (nil in a command
+// that only queues: the server sends them). It does nothing otherwise.
+func (a *app) enableNotify(sender notify.Sender) error {
+	if !a.cfg.Notify.Enabled() {
+		return nil
+	}
+	a.outbox = notify.NewOutbox(a.db, sender, notify.OutboxOptions{
+		Logger:      a.log,
+		GiveUpAfter: a.cfg.Notify.Outbox.GiveUpAfter,
+		KeepSent:    a.cfg.Notify.Outbox.KeepSent,
+	})
+	alerts, err := notify.NewAlerts(a.cfg.Notify, a.outbox)
+	if err != nil {
+		return err
+	}
+	a.alerts = alerts
+	return nil
 }
 
 // openMode says whether a command may create a new database.
@@ -182,7 +237,7 @@ func open(ctx context.Context, cfg config.Config, mode openMode, logOut io.Write
 		ContextWords:    words,
 	})
 	ok = true
-	return &app{cfg: cfg, log: log, db: d, vault: v, audit: a, auth: s}, nil
+	return &app{cfg: cfg, log: log, db: d, vault: v, audit: a, auth: s, env: env}, nil
 }
 
 // close writes a last audit checkpoint and closes the database.
@@ -191,6 +246,11 @@ func (a *app) close() {
 	defer cancel()
 	if err := a.audit.Checkpoint(ctx); err != nil {
 		a.log.Error("final audit checkpoint", "err", err)
+	}
+	if a.sink != nil {
+		if err := a.sink.Close(); err != nil {
+			a.log.Error("close the SQL sinks", "err", err)
+		}
 	}
 	a.db.Close()
 }

@@ -170,6 +170,10 @@ func ingestIntoMission(ctx context.Context, f *ingestFlags, files []string, rece
 	}
 	defer a.close()
 	ctx = cliActor(ctx, "ingest")
+	// The summary mails are queued here and sent by the server.
+	if err := a.enableNotify(nil); err != nil {
+		return err
+	}
 	svc := newIngestService(a)
 	report := progressPrinter(f.progress, io)
 	if !f.dryRun {

@@ -38,7 +38,7 @@ func commands() []command {
 		{"serve", "start the web server", runServe},
 		{"migrate", "apply the database migrations and exit", runMigrate},
 		{"ingest", "load or transform lead files with a mission profile", runIngest},
-		{"mission", "missions and their ingestion profiles: create, profile", runMission},
+		{"mission", "missions: create, profile, assign, update", runMission},
 		{"user", "manage users: add, unlock, list", runUser},
 		{"token", "manage API tokens: create", runToken},
 		{"audit", "audit trail: verify", runAudit},

@@ -28,7 +28,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"user", "add", "--help"},
 		{"user", "unlock", "--help"}, {"user", "list", "--help"}, {"token", "create", "--help"},
 		{"audit", "verify", "--help"}, {"keys", "rotate", "--help"}, {"version", "--help"}, {"ingest", "--help"},
-		{"mission", "create", "--help"}, {"mission", "profile", "--help"},
+		{"mission", "create", "--help"}, {"mission", "profile", "--help"}, {"mission", "assign", "--help"},
+		{"mission", "update", "--help"},
 	} {
 		code, _, stderr := plateau(t, "", args...)
 		if code != 0 || !strings.Contains(stderr, "Usage: plateau") {
@@ -67,8 +68,14 @@ func TestVersion(t *testing.T) {
 // delays, as serve would.
 func openTestApp(t *testing.T, data string) *app {
 	t.Helper()
-	var sf storeFlags
-	sf.data = data
+	return openTestAppOn(t, data, "")
+}
+
+// openTestAppOn is openTestApp with the database dsn ("" for SQLite in the
+// data folder).
+func openTestAppOn(t *testing.T, data, dsn string) *app {
+	t.Helper()
+	sf := storeFlags{data: data, db: dsn}
 	cfg, err := sf.load(stdio{})
 	if err != nil {
 		t.Fatal(err)

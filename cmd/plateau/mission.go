@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"plateau/internal/campaign"
+	"plateau/internal/db"
 	"plateau/internal/ingest"
+	"plateau/internal/notify"
 )
 
 // maxProfileFile bounds the profile file read (profiles are a page of
@@ -16,7 +17,10 @@ import (
 const maxProfileFile = 2 << 20
 
 func runMission(ctx context.Context, args []string, io stdio) error {
-	return runGroup(ctx, "mission", []subcommand{{"create", runMissionCreate}, {"profile", runMissionProfile}}, args, io)
+	return runGroup(ctx, "mission", []subcommand{
+		{"create", runMissionCreate}, {"profile", runMissionProfile},
+		{"assign", runMissionAssign}, {"update", runMissionUpdate},
+	}, args, io)
 }
 
 func runMissionCreate(ctx context.Context, args []string, io stdio) error {
@@ -24,7 +28,8 @@ func runMissionCreate(ctx context.Context, args []string, io stdio) error {
 		"Create a mission with its ingestion profile. The profile is checked first (every\n"+
 			"problem is listed with its line); nothing is created when it does not load. The\n"+
 			"mission gets the default French outcome codes, time zone Europe/Paris and calling\n"+
-			"windows mon-fri 09:00-20:00, which the web interface changes.", io)
+			"windows mon-fri 09:00-20:00, which 'plateau mission update' and the web interface\n"+
+			"change.", io)
 	var sf storeFlags
 	sf.register(fs)
 	number := fs.Int("number", 0, "mission number (a positive integer, e.g. 26)")
@@ -119,18 +124,59 @@ func readProfile(path string) ([]byte, error) {
 }
 
 // newIngestService builds the ingestion service over the app's database;
-// the legacy files go to <data dir>/outbox/<batch>/.
+// the legacy files go to the outbox folder, <outbox dir>/<batch>/.
 func newIngestService(a *app) *ingest.Service {
 	_, ing := newServices(a)
 	return ing
 }
 
 // newServices builds the campaign service and the ingestion service that
-// loads contacts through it.
+// loads contacts through it. When the alerts are enabled (enableNotify),
+// every finished batch queues its summary mail in the transaction that
+// finishes it.
 func newServices(a *app) (*campaign.Service, *ingest.Service) {
 	camp := campaign.New(a.db, a.vault, a.audit, campaign.Options{Logger: a.log})
-	return camp, ingest.NewService(a.db, a.vault, a.audit, camp, ingest.ServiceOptions{
-		OutboxDir: filepath.Join(a.cfg.DataDir, "outbox"),
-		Logger:    a.log,
-	})
+	opt := ingest.ServiceOptions{OutboxDir: a.cfg.Outbox.Dir, Logger: a.log}
+	// A profile's SQL sinks name the variable holding their DSN (never in
+	// the profile: it carries a password).
+	if a.sink == nil {
+		a.sink = ingest.NewSQLSink(ingest.SQLSinkOptions{
+			LookupEnv: func(k string) (string, bool) { v := lookupEnv(a.env, k); return v, v != "" },
+			MissionName: func(ctx context.Context, n int) (string, error) {
+				m, err := camp.Mission(ctx, n)
+				return m.Name, err
+			},
+			Logger: a.log,
+		})
+	}
+	opt.Sinks = []ingest.Sink{a.sink}
+	if a.alerts != nil {
+		opt.Finished = a.batchFinished(camp)
+	}
+	return camp, ingest.NewService(a.db, a.vault, a.audit, camp, opt)
+}
+
+// batchFinished queues the summary of a batch that ends (done or failed).
+// A summary that cannot be queued is logged and the batch still finishes:
+// its mail matters less than the batch.
+func (a *app) batchFinished(camp *campaign.Service) func(ctx context.Context, tx *db.Tx, b ingest.Batch) error {
+	return func(ctx context.Context, tx *db.Tx, b ingest.Batch) error {
+		s := notify.BatchSummary{
+			Mission: b.Mission, BatchID: b.ID, File: b.Name,
+			Received: b.Received, Loaded: b.Loaded, Warnings: b.Warnings, Quarantined: b.Quarantined,
+			Manual: b.Manual, Duplicates: b.Duplicates, Failed: b.Status == ingest.StatusFailed,
+			Link: fmt.Sprintf("%s/batches/%d", a.cfg.BaseURL, b.ID),
+		}
+		if !b.StartedAt.IsZero() && b.FinishedAt.After(b.StartedAt) {
+			s.Duration = b.FinishedAt.Sub(b.StartedAt)
+		}
+		// Read outside tx (settings, no lock): the name is only a label.
+		if m, err := camp.Mission(ctx, b.Mission); err == nil {
+			s.MissionName = m.Name
+		}
+		if err := a.alerts.QueueBatchSummary(ctx, tx, s); err != nil {
+			a.log.Error("batch summary mail not queued", "batch", b.ID, "mission", b.Mission, "err", err)
+		}
+		return nil
+	}
 }
