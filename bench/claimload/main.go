@@ -10,7 +10,7 @@
 // {"state": "S"}), then loops:
 //
 //	POST /api/v1/missions/{number}/next      200 with the contact ({"id": ...}), or 204
-//	POST /api/v1/contacts/{id}/outcome       {"code": "<a retryable code>"}
+//	POST /api/v1/contacts/{id}/outcome?mission={number}   {"code": "<a retryable code>"}
 //
 // Double leases are tracked on the client side: an agent holds a contact from
 // the moment its claim answer arrives until the answer to its outcome. When a
@@ -281,7 +281,7 @@ func agentLoop(ctx context.Context, cfg config, client *http.Client, ls *leases,
 			s.doubles = append(s.doubles, id)
 		}
 		t = time.Now()
-		status, _, err = post(ctx, client, cfg, token, "/api/v1/contacts/"+url.PathEscape(id)+"/outcome", body)
+		status, _, err = post(ctx, client, cfg, token, outcome(cfg.mission, id), body)
 		lat = time.Since(t)
 		ls.give(id, agent)
 		if ctx.Err() != nil {
@@ -294,6 +294,13 @@ func agentLoop(ctx context.Context, cfg config, client *http.Client, ls *leases,
 		s.quals++
 		s.outLat = append(s.outLat, lat)
 	}
+}
+
+// outcome is the path of a contact's outcome. The mission is given, as an
+// agent's screen knows it: the server need not look the id up among every
+// mission's contacts.
+func outcome(mission int, id string) string {
+	return "/api/v1/contacts/" + url.PathEscape(id) + "/outcome?mission=" + strconv.Itoa(mission)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

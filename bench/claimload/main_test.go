@@ -96,6 +96,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"id": %q, "mission": 26, "phone": "+33612345678", "attempts": 0, "state": "open", "fields": {}}`, id)
 	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/contacts/") && strings.HasSuffix(r.URL.Path, "/outcome"):
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/contacts/"), "/outcome")
+		if r.URL.Query().Get("mission") != strconv.Itoa(f.mission) {
+			http.Error(w, "mission missing", http.StatusBadRequest)
+			return
+		}
 		var body struct{ Code string }
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Code == "" {
 			http.Error(w, "bad outcome", http.StatusBadRequest)

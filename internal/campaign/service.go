@@ -100,6 +100,13 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[int]*missionEntry
+	// loading holds, per mission, the channel closed when the read of
+	// its entry in progress ends: one read at a time per mission, however
+	// many agents find the entry old at once.
+	loading map[int]chan struct{}
+	// gen counts forget calls: an entry read while one happened may be
+	// out of date and is not cached.
+	gen uint64
 }
 
 // New returns the campaign service.
@@ -122,9 +129,10 @@ func New(d *db.DB, v *vault.Vault, a *audit.Log, opt Options) *Service {
 	}
 	s := &Service{
 		d: d, v: v, a: a, opt: opt, log: lg,
-		q:     dialectOf(d.Engine()),
-		legal: newLegalRules(),
-		cache: make(map[int]*missionEntry),
+		q:       dialectOf(d.Engine()),
+		legal:   newLegalRules(),
+		cache:   make(map[int]*missionEntry),
+		loading: make(map[int]chan struct{}),
 	}
 	s.batch = &batcher{s: s, writers: s.q.writers}
 	return s
@@ -156,37 +164,66 @@ func (e *missionEntry) schedule() schedule {
 }
 
 // entry returns the cached mission, reading it when missing or old.
+//
+// One read runs at a time per mission. While it runs, callers get the old
+// entry, if any (it was fresh a moment ago), or wait for the read; without
+// this, the 200 agents of a mission whose entry just aged would all read it
+// at once, every CacheTTL.
 func (s *Service) entry(ctx context.Context, number int) (*missionEntry, error) {
-	now := s.now()
-	s.mu.Lock()
-	e := s.cache[number]
-	s.mu.Unlock()
-	if e != nil {
-		if age := now.Sub(e.loaded); age >= 0 && age < s.opt.CacheTTL {
-			return e, nil
+	for {
+		now := s.now()
+		s.mu.Lock()
+		e := s.cache[number]
+		if e != nil {
+			if age := now.Sub(e.loaded); age >= 0 && age < s.opt.CacheTTL {
+				s.mu.Unlock()
+				return e, nil
+			}
 		}
+		if wait := s.loading[number]; wait != nil {
+			s.mu.Unlock()
+			if e != nil {
+				return e, nil
+			}
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		s.loading[number] = done
+		gen := s.gen
+		s.mu.Unlock()
+
+		e, err := s.loadEntry(ctx, s.d, number)
+		s.mu.Lock()
+		delete(s.loading, number)
+		if err == nil {
+			e.loaded = now
+			if s.gen == gen {
+				s.cache[number] = e
+			}
+		}
+		s.mu.Unlock()
+		close(done)
+		return e, err
 	}
-	e, err := s.loadEntry(ctx, s.d, number)
-	if err != nil {
-		return nil, err
-	}
-	e.loaded = now
-	s.mu.Lock()
-	s.cache[number] = e
-	s.mu.Unlock()
-	return e, nil
 }
 
 // forget drops a mission from the cache (after a change through this node).
 func (s *Service) forget(number int) {
 	s.mu.Lock()
 	delete(s.cache, number)
+	s.gen++
 	s.mu.Unlock()
 }
 
 // forgetClient drops every mission of a client (opposition list changes).
 func (s *Service) forgetClient(client string) {
 	s.mu.Lock()
+	s.gen++
 	for n, e := range s.cache {
 		if e.m.Client == client {
 			delete(s.cache, n)

@@ -126,19 +126,38 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	return &DB{engine: SQLite, read: read, write: write}, nil
 }
 
+// PostgreSQL pools. Writes (transactions, ExecContext) and reads get pools
+// of their own, as on SQLite: under load, requests waiting to read (a
+// hundred agents asking for their next contact, each authenticated first)
+// would otherwise queue ahead of the transactions that serve them all (the
+// queue's group commits). Idle connections are kept up to the pool's size:
+// opening one costs the server a process.
+const (
+	pgReadConns  = 32
+	pgWriteConns = 8
+)
+
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
-	pool, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	var pools [2]*sql.DB
+	for i, size := range []int{pgReadConns, pgWriteConns} {
+		pool, err := sql.Open("pgx", dsn)
+		if err != nil {
+			if pools[0] != nil {
+				pools[0].Close()
+			}
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		pool.SetMaxOpenConns(size)
+		pool.SetMaxIdleConns(size)
+		pool.SetConnMaxIdleTime(time.Minute)
+		pools[i] = pool
 	}
-	pool.SetMaxOpenConns(32)
-	pool.SetMaxIdleConns(8)
-	pool.SetConnMaxIdleTime(5 * time.Minute)
-	if err := pool.PingContext(ctx); err != nil {
-		pool.Close()
+	d := &DB{engine: Postgres, read: pools[0], write: pools[1]}
+	if err := d.write.PingContext(ctx); err != nil {
+		d.Close()
 		return nil, fmt.Errorf("open database %s: %w", redact(dsn), err)
 	}
-	return &DB{engine: Postgres, read: pool, write: pool}, nil
+	return d, nil
 }
 
 // redact hides a password in a URL-shaped DSN so it can be logged.

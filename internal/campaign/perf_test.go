@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"plateau/internal/db"
 )
@@ -55,6 +56,49 @@ func TestOutcomesWaitForTheWALFlushClaimsDoNot(t *testing.T) {
 		}
 		if attempts != agents {
 			t.Fatalf("%d attempts recorded, want %d", attempts, agents)
+		}
+	})
+}
+
+// When a mission's cached entry ages, the agents asking for it at once get
+// an entry each (the old one while one of them reads the new), and a change
+// made meanwhile through the service is seen by the next call.
+func TestAgedMissionEntryIsReadOnceAndChangesAreSeen(t *testing.T) {
+	db.ForEachEngine(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		e.mission(t, NewMission{Number: 11})
+		ctx := context.Background()
+		if _, err := e.svc.entry(ctx, 11); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(time.Minute) // older than CacheTTL
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m, err := e.svc.entry(ctx, 11)
+				if err != nil || m.m.Number != 11 {
+					t.Errorf("entry: %v, %+v", err, m)
+				}
+			}()
+		}
+		wg.Wait()
+		e.svc.mu.Lock()
+		loading := len(e.svc.loading)
+		e.svc.mu.Unlock()
+		if loading != 0 {
+			t.Fatalf("%d reads still marked in progress", loading)
+		}
+		if err := e.svc.SetOutcome(asAdmin, 11, Outcome{Code: "nouveau", Label: "Nouveau"}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.svc.entry(ctx, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.outcomes["nouveau"]; !ok {
+			t.Fatal("an outcome added through the service is not in the next entry")
 		}
 	})
 }
