@@ -202,6 +202,9 @@ func classify(err error) *apiError {
 // failAPI answers err as JSON, {"error": {"code", "message", ...}}, and
 // logs it once.
 func (s *Server) failAPI(w http.ResponseWriter, r *http.Request, err error) {
+	if s.abandoned(r, err) {
+		return
+	}
 	st := stateOf(r)
 	ae := classify(err)
 	level := slog.LevelWarn

@@ -43,7 +43,12 @@ type state struct {
 	user      *auth.User
 	viaBearer bool   // authenticated by an API token: no cookie, no CSRF
 	pre       string // the pre-session cookie's value, for anonymous forms
+	abandoned bool   // the client went away before the answer
 }
+
+// statusClientClosed is what the metrics and logs record for a request its
+// client abandoned (nginx's 499: no answer was sent).
+const statusClientClosed = 499
 
 type stateKey struct{}
 
@@ -126,7 +131,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				}
 			}
 			status := rw.status
-			if status == 0 {
+			switch {
+			case status == 0 && st.abandoned:
+				status = statusClientClosed
+			case status == 0:
 				status = http.StatusOK
 			}
 			route := st.pattern
@@ -135,7 +143,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			elapsed := time.Since(start)
 			s.httpMetrics.observe(route, status, elapsed)
-			s.log.LogAttrs(ctx, slog.LevelInfo, "http request",
+			// One line per request costs as much as a claim at full load:
+			// the successful ones are logged at debug level only.
+			level := slog.LevelInfo
+			if status < 400 {
+				level = slog.LevelDebug
+			}
+			s.log.LogAttrs(ctx, level, "http request",
 				slog.String("request_id", st.id),
 				slog.String("method", r.Method),
 				slog.String("route", route),

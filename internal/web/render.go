@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -163,10 +164,24 @@ func forbidden(err error) error {
 	return &httpError{status: http.StatusForbidden, key: "error.forbidden", err: err}
 }
 
+// abandoned reports (and logs) a request whose client went away while it was
+// served: the error is the cancellation, not the server's fault, and nobody
+// reads the answer.
+func (s *Server) abandoned(r *http.Request, err error) bool {
+	if r.Context().Err() == nil || !errors.Is(err, context.Canceled) {
+		return false
+	}
+	st := stateOf(r)
+	st.abandoned = true
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request abandoned by the client",
+		slog.String("request_id", st.id), slog.String("route", st.pattern))
+	return true
+}
+
 // fail renders err once: the friendly error page with the request id, and a
 // log line with the wrapped error. Users never see the error's text.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, errRedirected) {
+	if errors.Is(err, errRedirected) || s.abandoned(r, err) {
 		return
 	}
 	st := stateOf(r)
