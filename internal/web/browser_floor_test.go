@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"plateau/internal/auth"
@@ -25,21 +23,11 @@ type floorBrowser struct {
 	ctx      context.Context
 	base     string
 	name     string
-	mu       sync.Mutex
-	problems []string
+	problems *browserErrors
 }
 
 func (b *floorBrowser) listen() {
-	err := chromedp.Listen(b.ctx, func(ev any) {
-		if e, ok := ev.(*log.EventEntryAdded); ok && e.Entry.Level == log.EntryLevelError {
-			b.mu.Lock()
-			b.problems = append(b.problems, string(e.Entry.Source)+": "+e.Entry.Text+" "+e.Entry.URL)
-			b.mu.Unlock()
-		}
-	})
-	if err != nil {
-		b.t.Fatalf("%s: start the tab: %v", b.name, err)
-	}
+	b.problems = listenBrowserErrors(b.t, b.ctx)
 }
 
 func (b *floorBrowser) do(step string, steps ...chromedp.Action[chromedp.Void]) {
@@ -101,11 +89,7 @@ func (b *floorBrowser) signIn(s *stack, login, secret string) {
 
 func (b *floorBrowser) check() {
 	b.t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, p := range b.problems {
-		b.t.Errorf("%s: the browser reported: %s", b.name, p)
-	}
+	b.problems.check(b.t, b.name+": ")
 }
 
 // TestBrowserFloorAndLive drives a headless Chromium: a supervisor opens
@@ -115,13 +99,7 @@ func (b *floorBrowser) check() {
 // click; the supervisor's page counts the calls and the closed file
 // without being reloaded.
 func TestBrowserFloorAndLive(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("Chromium not found, but CI must run the browser test (apt-get install chromium)")
-		}
-		t.Skip("Chromium not found: install it (apt-get install chromium) to run the browser test")
-	}
+	allocCtx := newBrowser(t, 120*time.Second, 1280, 1000)
 	s, _ := newFloorStackOn(t, db.OpenTestSQLite(t))
 	s.floorMission(t, 26, "Bonjour {{name}}, vous habitez bien {{city}} ?")
 	s.floorLoad(t, 26, 3)
@@ -130,22 +108,6 @@ func TestBrowserFloorAndLive(t *testing.T) {
 	ts := httptest.NewServer(s.srv)
 	defer ts.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
 	supCtx, cancelSup := chromedp.NewContext(allocCtx)
 	defer cancelSup()
 	sup := &floorBrowser{t: t, ctx: supCtx, base: ts.URL, name: "supervisor"}

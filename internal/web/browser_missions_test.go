@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"plateau/internal/auth"
@@ -22,13 +20,7 @@ import (
 // loaded, the quarantined lines with their reasons), clicks "Load" and
 // lands on the batch page, which follows the load until its counts show.
 func TestBrowserUploadPreviewLoad(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("Chromium not found, but CI must run the browser test (apt-get install chromium)")
-		}
-		t.Skip("Chromium not found: install it (apt-get install chromium) to run the browser test")
-	}
+	allocCtx := newBrowser(t, 90*time.Second, 1280, 900)
 	s := newStack(t)
 	_, secret := s.createUser(t, "tech1", auth.RoleIT)
 	uploads, err := s.srv.uploadDir(context.Background())
@@ -44,37 +36,9 @@ func TestBrowserUploadPreviewLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
-
-	var mu sync.Mutex
-	var problems []string
-	err = chromedp.Listen(bctx, func(ev any) {
-		if e, ok := ev.(*log.EventEntryAdded); ok && e.Entry.Level == log.EntryLevelError {
-			mu.Lock()
-			problems = append(problems, string(e.Entry.Source)+": "+e.Entry.Text+" "+e.Entry.URL)
-			mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
+	problems := listenBrowserErrors(t, bctx)
 	fail := func(step string, err error) {
 		t.Helper()
 		loc, _ := chromedp.Run(bctx, chromedp.Location())
@@ -215,9 +179,5 @@ func TestBrowserUploadPreviewLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("browser reported: %s", p)
-	}
+	problems.check(t, "")
 }

@@ -30,12 +30,10 @@ func chromiumPath() string {
 	return ""
 }
 
-// TestBrowserSetupEnrolLogoutLogin drives a real headless Chromium through
-// the first start: the setup link, TOTP enrolment from the secret shown on
-// the page, logout, and a login with password and a new code. It also
-// proves that the real browser keeps the __Host- Secure cookies on
-// http://127.0.0.1 and that the CSP blocks nothing the pages need.
-func TestBrowserSetupEnrolLogoutLogin(t *testing.T) {
+// needChromium returns the browser binary; without one the test is skipped
+// with a message, or fails under CI, which must run it.
+func needChromium(t *testing.T) string {
+	t.Helper()
 	bin := chromiumPath()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
@@ -43,17 +41,17 @@ func TestBrowserSetupEnrolLogoutLogin(t *testing.T) {
 		}
 		t.Skip("Chromium not found: install it (apt-get install chromium) to run the browser test")
 	}
-	s := newStack(t)
-	ts := httptest.NewServer(s.srv)
-	defer ts.Close()
-	s.srv.cfg.BaseURL = ts.URL
-	link, err := s.srv.SetupURL(s.ctx())
-	if err != nil || link == "" {
-		t.Fatalf("SetupURL: %q, %v", link, err)
-	}
+	return bin
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+// newBrowser starts a headless Chromium for the test, stopped at its end
+// or after timeout; each chromedp.NewContext of the returned allocator is
+// a new browser context (its own cookies).
+func newBrowser(t *testing.T, timeout time.Duration, width, height int) context.Context {
+	t.Helper()
+	bin := needChromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -64,27 +62,66 @@ func TestBrowserSetupEnrolLogoutLogin(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.NoFirstRun,
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(width, height),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	t.Cleanup(cancelAlloc)
+	return allocCtx
+}
 
-	// Whatever the browser reports as an error (a CSP refusal, a missing
-	// asset) fails the test.
-	var mu sync.Mutex
-	var problems []string
-	err = chromedp.Listen(bctx, func(ev any) {
+// browserErrors collects what a tab reports as errors (a CSP refusal, a
+// missing asset, a script error): each fails the test.
+type browserErrors struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// listenBrowserErrors starts the tab of bctx and collects its errors.
+func listenBrowserErrors(t *testing.T, bctx context.Context) *browserErrors {
+	t.Helper()
+	be := &browserErrors{}
+	err := chromedp.Listen(bctx, func(ev any) {
 		if e, ok := ev.(*log.EventEntryAdded); ok && e.Entry.Level == log.EntryLevelError {
-			mu.Lock()
-			problems = append(problems, string(e.Entry.Source)+": "+e.Entry.Text+" "+e.Entry.URL)
-			mu.Unlock()
+			be.mu.Lock()
+			be.list = append(be.list, string(e.Entry.Source)+": "+e.Entry.Text+" "+e.Entry.URL)
+			be.mu.Unlock()
 		}
 	})
 	if err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	return be
+}
+
+// check fails the test for each error the tab reported.
+func (be *browserErrors) check(t *testing.T, who string) {
+	t.Helper()
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	for _, p := range be.list {
+		t.Errorf("%sthe browser reported: %s", who, p)
+	}
+}
+
+// TestBrowserSetupEnrolLogoutLogin drives a real headless Chromium through
+// the first start: the setup link, TOTP enrolment from the secret shown on
+// the page, logout, and a login with password and a new code. It also
+// proves that the real browser keeps the __Host- Secure cookies on
+// http://127.0.0.1 and that the CSP blocks nothing the pages need.
+func TestBrowserSetupEnrolLogoutLogin(t *testing.T) {
+	allocCtx := newBrowser(t, 60*time.Second, 1280, 900)
+	s := newStack(t)
+	ts := httptest.NewServer(s.srv)
+	defer ts.Close()
+	s.srv.cfg.BaseURL = ts.URL
+	link, err := s.srv.SetupURL(s.ctx())
+	if err != nil || link == "" {
+		t.Fatalf("SetupURL: %q, %v", link, err)
+	}
+
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	problems := listenBrowserErrors(t, bctx)
 
 	shots := os.Getenv("PLATEAU_TEST_SCREENSHOTS") // a folder: keep a picture of each step
 	shot := func(name string) chromedp.Action[chromedp.Void] {
@@ -180,9 +217,5 @@ func TestBrowserSetupEnrolLogoutLogin(t *testing.T) {
 	do("audit page", chromedp.Navigate(ts.URL+"/audit"), chromedp.WaitVisible(chromedp.CSS(`table.table-audit`)), shot("7-audit"))
 	do("account page", chromedp.Navigate(ts.URL+"/account"), chromedp.WaitVisible(chromedp.CSS(`#current`)), shot("8-account"))
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("browser reported: %s", p)
-	}
+	problems.check(t, "")
 }
