@@ -1,11 +1,8 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"html"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -33,19 +30,7 @@ func mustParisZone() *time.Location {
 // a test clock (returned), set to floorT0. Auth keeps its own clock.
 func newFloorStackOn(t testing.TB, d *db.DB) (*stack, *testClock) {
 	t.Helper()
-	s := newStackOn(t, d)
-	clk := &testClock{t: floorT0}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.camp = campaign.New(s.db, s.vault, s.audit, campaign.Options{Now: clk.Now, Logger: logger})
-	srv, err := New(context.Background(), Config{BaseURL: "http://127.0.0.1:8080/", Version: "test"}, Deps{
-		DB: s.db, Vault: s.vault, Audit: s.audit, Auth: s.auth, Campaign: s.camp, Ingest: s.ingest,
-		Metrics: s.reg, Logger: logger, Now: clk.Now,
-	})
-	if err != nil {
-		t.Fatalf("web.New: %v", err)
-	}
-	s.srv = srv
-	return s, clk
+	return newStackAt(t, d, floorT0)
 }
 
 // floorMission creates a b2b mission with the default windows and outcomes.

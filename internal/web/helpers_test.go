@@ -109,6 +109,25 @@ func newStackOn(t testing.TB, d *db.DB) *stack {
 	return &stack{srv: srv, db: d, vault: v, audit: a, auth: svc, camp: camp, ingest: ing, clock: clock, reg: reg}
 }
 
+// newStackAt is newStackOn whose campaign service and web server read a
+// test clock (returned) set to t0. Auth keeps its own clock.
+func newStackAt(t testing.TB, d *db.DB, t0 time.Time) (*stack, *testClock) {
+	t.Helper()
+	s := newStackOn(t, d)
+	clk := &testClock{t: t0}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s.camp = campaign.New(s.db, s.vault, s.audit, campaign.Options{Now: clk.Now, Logger: logger})
+	srv, err := New(context.Background(), Config{BaseURL: "http://127.0.0.1:8080/", Version: "test"}, Deps{
+		DB: s.db, Vault: s.vault, Audit: s.audit, Auth: s.auth, Campaign: s.camp, Ingest: s.ingest,
+		Metrics: s.reg, Logger: logger, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatalf("web.New: %v", err)
+	}
+	s.srv = srv
+	return s, clk
+}
+
 // ctx carries the actor auth wants for its audit rows.
 func (s *stack) ctx() context.Context {
 	return audit.WithActor(context.Background(), audit.Actor{Login: "test", Source: "local"})

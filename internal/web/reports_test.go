@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,19 +27,7 @@ var reportT0 = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 // a test clock set to reportT0.
 func newReportStackOn(t testing.TB, d *db.DB) (*stack, *testClock) {
 	t.Helper()
-	s := newStackOn(t, d)
-	clk := &testClock{t: reportT0}
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s.camp = campaign.New(s.db, s.vault, s.audit, campaign.Options{Now: clk.Now, Logger: logger})
-	srv, err := New(context.Background(), Config{BaseURL: "http://127.0.0.1:8080/", Version: "test"}, Deps{
-		DB: s.db, Vault: s.vault, Audit: s.audit, Auth: s.auth, Campaign: s.camp, Ingest: s.ingest,
-		Metrics: s.reg, Logger: logger, Now: clk.Now,
-	})
-	if err != nil {
-		t.Fatalf("web.New: %v", err)
-	}
-	s.srv = srv
-	return s, clk
+	return newStackAt(t, d, reportT0)
 }
 
 // reportCall is one qualified call of the report tests.
