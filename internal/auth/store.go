@@ -80,12 +80,18 @@ const (
 	sqlExpiringSessionUsers = `SELECT DISTINCT user_id FROM sessions WHERE last_seen_at <= ? OR created_at <= ? ORDER BY user_id`
 	sqlUserHasSession       = `SELECT 1 FROM sessions WHERE user_id = ? LIMIT 1`
 
-	tokenColumns    = `id, user_id, name, created_at, last_used_at, revoked_at`
-	sqlInsertToken  = `INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`
-	sqlTokens       = `SELECT ` + tokenColumns + ` FROM api_tokens ORDER BY id`
-	sqlTokensOf     = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE user_id = ? ORDER BY id`
-	sqlTokenByID    = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE id = ?`
-	sqlTokenByHash  = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE token_hash = ?`
+	tokenColumns   = `id, user_id, name, created_at, last_used_at, revoked_at`
+	sqlInsertToken = `INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`
+	sqlTokens      = `SELECT ` + tokenColumns + ` FROM api_tokens ORDER BY id`
+	sqlTokensOf    = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE user_id = ? ORDER BY id`
+	sqlTokenByID   = `SELECT ` + tokenColumns + ` FROM api_tokens WHERE id = ?`
+	// sqlTokenUser reads, in one round trip, a token with its user and the
+	// user's roles: one row per role (one with a NULL role when there is
+	// none).
+	sqlTokenUser = `SELECT t.id, t.last_used_at, t.revoked_at, u.id, u.login, u.name, u.disabled, u.locale,
+		u.locked_at, u.totp_secret, u.created_at, r.role
+		FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN user_roles r ON r.user_id = u.id
+		WHERE t.token_hash = ?`
 	sqlRevokeToken  = `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`
 	sqlTouchToken   = `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND last_used_at < ?`
 	sqlDeleteSetups = `DELETE FROM setup_tokens WHERE used_at = 0`

@@ -131,29 +131,49 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (User, er
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > maxTokenLen {
 		return User{}, ErrInvalidCredentials
 	}
-	t, err := scanToken(s.d.QueryRowContext(ctx, sqlTokenByHash, hashToken(token)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, ErrInvalidCredentials
-	}
+	return s.authenticateHash(ctx, hashToken(token))
+}
+
+// authenticateHash is AuthenticateToken for the token's hash: one query
+// reads the token, its user and the user's roles.
+func (s *Service) authenticateHash(ctx context.Context, hash string) (User, error) {
+	rows, err := s.d.QueryContext(ctx, sqlTokenUser, hash)
 	if err != nil {
 		return User{}, fmt.Errorf("authenticate token: %w", err)
 	}
-	if t.Revoked {
-		return User{}, ErrInvalidCredentials
+	defer rows.Close()
+	var (
+		r                        userRow
+		tokenID, used, revokedAt int64
+		found                    bool
+	)
+	for rows.Next() {
+		var role sql.NullString
+		if err := rows.Scan(&tokenID, &used, &revokedAt, &r.id, &r.login, &r.name, &r.disabled, &r.locale,
+			&r.lockedAt, &r.totpSecret, &r.createdAt, &role); err != nil {
+			return User{}, fmt.Errorf("authenticate token: %w", err)
+		}
+		found = true
+		if role.Valid {
+			r.roles = append(r.roles, Role(role.String))
+		}
 	}
-	r, err := loadUser(ctx, s.d, sqlUserByID, t.UserID)
-	if err != nil {
+	if err := rows.Err(); err != nil {
 		return User{}, fmt.Errorf("authenticate token: %w", err)
 	}
+	rows.Close()
 	switch {
+	case !found, revokedAt != 0:
+		return User{}, ErrInvalidCredentials
 	case r.disabled:
 		return User{}, ErrDisabled
 	case r.lockedAt != 0:
 		return User{}, ErrLocked
 	}
+	sortRoles(r.roles)
 	now := s.now()
-	if now.Sub(t.LastUsed) >= touchEvery {
-		if _, err := s.d.ExecContext(ctx, sqlTouchToken, db.Millis(now), t.ID, db.Millis(now.Add(-touchEvery))); err != nil {
+	if now.Sub(db.FromMillis(used)) >= touchEvery {
+		if _, err := s.d.ExecContext(ctx, sqlTouchToken, db.Millis(now), tokenID, db.Millis(now.Add(-touchEvery))); err != nil {
 			return User{}, fmt.Errorf("touch token: %w", err)
 		}
 	}

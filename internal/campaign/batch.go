@@ -47,6 +47,9 @@ type writeOp struct {
 	// before it returns (a synchronous commit, or on PostgreSQL an
 	// asynchronous one followed by a shared WAL flush).
 	durable bool
+	// claimOn is the mission of a claim (0: not a claim): a batch finds
+	// its claims' candidates ahead (see queue_ready.go).
+	claimOn int
 	// run does the row work in the batch's transaction and returns the
 	// audit events to record. It may run more than once (after a
 	// rolled-back batch); it must set its results afresh each time.
@@ -75,6 +78,10 @@ type batcher struct {
 	// flush makes outcomes durable after an asynchronous commit
 	// (PostgreSQL, see dialect.flushWAL).
 	flush walFlusher
+	// readyScans counts the scans for claims' candidates ahead (tests).
+	readyScans atomic.Int64
+	// hints: where those scans stopped (queue_ready.go).
+	hints readyHints
 }
 
 // do runs op and returns its error once its transaction is over.
@@ -174,7 +181,15 @@ func (s *Service) runBatch(ops []*writeOp) error {
 		txFn = s.d.TxSync
 	}
 	return txFn(ctx, func(dtx *db.Tx) error {
-		tx := &batchTx{Tx: dtx, prepare: s.q.prepare}
+		tx := &batchTx{Tx: dtx, prepare: s.q.prepare, scans: &s.batch.readyScans}
+		for _, op := range ops {
+			if op.claimOn != 0 {
+				if tx.claimsLeft == nil {
+					tx.claimsLeft = make(map[int]int)
+				}
+				tx.claimsLeft[op.claimOn]++
+			}
+		}
 		if s.q.asyncCommit != "" && (!durable || s.q.flushWAL != "") {
 			if _, err := tx.ExecContext(ctx, s.q.asyncCommit); err != nil {
 				return fmt.Errorf("asynchronous commit: %w", err)
@@ -305,6 +320,11 @@ type batchTx struct {
 	// counts collects the operations' changes to the live view's counts,
 	// written once at the end of the batch.
 	counts counter
+	// claimsLeft counts, per mission, the batch's claims not yet started;
+	// ready holds the candidates found ahead for them (queue_ready.go).
+	claimsLeft map[int]int
+	ready      map[readyKey]*readyTier
+	scans      *atomic.Int64 // batcher.readyScans
 }
 
 func (t *batchTx) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -331,6 +351,14 @@ func (t *batchTx) QueryRowContext(ctx context.Context, query string, args ...any
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// QueryContext runs a query of the batch, prepared once on SQLite.
+func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
 }
 
 // ExecContext runs a statement of the batch, prepared once on SQLite.

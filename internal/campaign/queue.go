@@ -48,17 +48,7 @@ func (s *Service) claim(ctx context.Context, mission int, agent int64, routing R
 		return Card{}, &RuleError{Verdict: v}
 	}
 	var card Card
-	op := &writeOp{ctx: ctx, run: func(ctx context.Context, tx *batchTx) ([]audit.Event, error) {
-		card = Card{}
-		c, renewed, err := s.claimTx(ctx, tx, e, agent, routing, now)
-		if err != nil {
-			return nil, err
-		}
-		card.Contact, card.Renewed = c, renewed
-		return []audit.Event{{At: now, Action: "contact.read", ObjectType: "contact", ObjectID: c.Ref.String(),
-			After: map[string]any{"claim": true, "agent": agent, "lease_until": db.Millis(c.LeaseUntil)}}}, nil
-	}}
-	if err := s.batch.do(op); err != nil {
+	if err := s.batch.do(s.claimOp(ctx, e, agent, routing, now, &card)); err != nil {
 		if isDomainError(err) {
 			return Card{}, err
 		}
@@ -79,14 +69,33 @@ func (s *Service) claim(ctx context.Context, mission int, agent int64, routing R
 	return card, nil
 }
 
+// claimOp is a claim's queue operation; its lease lands in card.
+func (s *Service) claimOp(ctx context.Context, e *missionEntry, agent int64, routing Routing, now time.Time, card *Card) *writeOp {
+	return &writeOp{ctx: ctx, claimOn: e.m.Number, run: func(ctx context.Context, tx *batchTx) ([]audit.Event, error) {
+		*card = Card{}
+		c, renewed, err := s.claimTx(ctx, tx, e, agent, routing, now)
+		if err != nil {
+			return nil, err
+		}
+		card.Contact, card.Renewed = c, renewed
+		return []audit.Event{{At: now, Action: "contact.read", ObjectType: "contact", ObjectID: c.Ref.String(),
+			After: map[string]any{"claim": true, "agent": agent, "lease_until": db.Millis(c.LeaseUntil)}}}, nil
+	}}
+}
+
 // claimTx is a claim's work inside its transaction. In the common case it is
-// one statement: find, lease and return the candidate.
+// one statement: find, lease and return the candidate; or, for a claim among
+// others in its batch, lease the candidate found ahead by primary key (see
+// queue_ready.go).
 func (s *Service) claimTx(ctx context.Context, tx *batchTx, e *missionEntry, agent int64, routing Routing, now time.Time) (Contact, bool, error) {
 	nowMS := db.Millis(now)
 	until := nowMS + e.m.Lease.Milliseconds()
 	grace := db.Millis(now.Add(-s.opt.CallbackGrace))
 	checked := false
 	held := 0
+	if tx.claimsLeft != nil {
+		tx.claimsLeft[e.m.Number]--
+	}
 	// Each statement finds, leases and returns the best remaining
 	// candidate of one tier: callbacks, then each priority in turn. A
 	// candidate a per-person rule holds back is given back, due when the
@@ -97,33 +106,60 @@ func (s *Service) claimTx(ctx context.Context, tx *batchTx, e *missionEntry, age
 	}
 	for _, tier := range tiers {
 		for {
-			var row *sql.Row
+			var (
+				row    *sql.Row
+				ahead  bool
+				aheadC readyHint
+			)
 			if tier < 0 {
 				row = tx.QueryRowContext(ctx, s.q.claimCallback, agent, until, nowMS, until,
 					e.m.Number, nowMS, agent, grace, agent,
 					e.m.Number, agent, agent, e.m.Number, nowMS, e.m.Client)
 			} else {
-				row = tx.QueryRowContext(ctx, s.q.claimQueue, agent, until, nowMS, until,
-					e.m.Number, tier, string(routing), nowMS,
-					e.m.Number, agent, agent, e.m.Number, nowMS, e.m.Client)
+				cand, ok, err := s.readyCandidate(ctx, tx, e.m.Number, tier, routing, nowMS)
+				if err != nil {
+					return Contact{}, false, err
+				}
+				if ok {
+					ahead, aheadC = true, cand
+					row = tx.QueryRowContext(ctx, sqlClaimByID, agent, until, nowMS, until,
+						cand.id, nowMS,
+						e.m.Number, agent, agent, e.m.Number, nowMS, e.m.Client)
+				} else {
+					row = tx.QueryRowContext(ctx, s.q.claimQueue, agent, until, nowMS, until,
+						e.m.Number, tier, string(routing), nowMS,
+						e.m.Number, agent, agent, e.m.Number, nowMS, e.m.Client)
+				}
 			}
 			var opposed bool
 			c, err := scanContact(row, true, &opposed)
 			if errors.Is(err, sql.ErrNoRows) {
-				if checked {
-					break
+				if !checked {
+					// Nothing in this tier, or the agent may not claim,
+					// or already holds a lease: find out once.
+					checked = true
+					c, renewed, err := s.claimCheck(ctx, tx, e, agent, until, nowMS)
+					if err != nil || renewed {
+						if ahead {
+							// Still due: the next claim's.
+							tx.unready(e.m.Number, tier, routing, aheadC)
+						}
+						return c, renewed, err
+					}
 				}
-				// Nothing in this tier, or the agent may not claim, or
-				// already holds a lease: find out once.
-				checked = true
-				c, renewed, err := s.claimCheck(ctx, tx, e, agent, until, nowMS)
-				if err != nil || renewed {
-					return c, renewed, err
+				if ahead {
+					// The agent may claim, and the candidate found ahead
+					// is no longer due (its expired lease was renewed by
+					// its holder meanwhile): the next one.
+					continue
 				}
 				break
 			}
 			if err != nil {
 				return Contact{}, false, fmt.Errorf("claim: %w", err)
+			}
+			if ahead {
+				s.leased(e.m.Number, tier, routing, aheadC)
 			}
 			c.opposed = opposed
 			v, err := s.personVerdict(ctx, tx, e, c, now)

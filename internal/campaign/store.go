@@ -63,12 +63,16 @@ const (
 
 	// queuePriorities walks the distinct priorities of a mission's open
 	// queued contacts through the index, one seek per value (a loose index
-	// scan), instead of reading every row.
+	// scan), instead of reading every row. ORDER BY ... LIMIT 1 rather than
+	// MIN: PostgreSQL, its statistics stale after a large load, computed
+	// the first MIN over the whole index (a million entries, one second,
+	// at every refresh of the mission's settings).
 	sqlQueuePriorities = `WITH RECURSIVE p(v) AS (
-		SELECT MIN(priority) FROM contacts WHERE mission = ? AND state = 'open' AND callback_at = 0
+		SELECT (SELECT priority FROM contacts WHERE mission = ? AND state = 'open' AND callback_at = 0
+			ORDER BY priority LIMIT 1)
 		UNION ALL
-		SELECT (SELECT MIN(priority) FROM contacts
-			WHERE mission = ? AND state = 'open' AND callback_at = 0 AND priority > p.v)
+		SELECT (SELECT priority FROM contacts
+			WHERE mission = ? AND state = 'open' AND callback_at = 0 AND priority > p.v ORDER BY priority LIMIT 1)
 		FROM p WHERE p.v IS NOT NULL)
 		SELECT v FROM p WHERE v IS NOT NULL`
 	// sqlNextCallback is when the mission's next callback falls due (0:
@@ -101,6 +105,21 @@ const (
 	fmtClaimQueue = claimSet + ` WHERE id = (SELECT id FROM contacts
 		WHERE mission = ? AND priority = ? AND routing = ? AND state = 'open' AND callback_at = 0 AND due_at <= ?
 		ORDER BY due_at, id LIMIT 1%s)` + claimAgent + claimReturning
+	// fmtReadyQueue: up to n most urgent due contacts of one priority, found
+	// ahead for the claims of a batch (see queue_ready.go).
+	fmtReadyQueue = `SELECT id, due_at FROM contacts
+		WHERE mission = ? AND priority = ? AND routing = ? AND state = 'open' AND callback_at = 0 AND due_at <= ?
+		ORDER BY due_at, id LIMIT ?%s`
+	// sqlReadyAfter is fmtReadyQueue on PostgreSQL from a position in the
+	// queue on (readyHints): the row comparison bounds the index scan.
+	sqlReadyAfter = `SELECT id, due_at FROM contacts
+		WHERE mission = ? AND priority = ? AND routing = ? AND state = 'open' AND callback_at = 0 AND due_at <= ?
+		  AND due_at >= ? AND (due_at, id) > (?, ?)
+		ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED`
+	// sqlClaimByID leases a candidate found ahead, with the checks of
+	// fmtClaimQueue.
+	sqlClaimByID = claimSet + ` WHERE id = ? AND state = 'open' AND callback_at = 0 AND due_at <= ?` +
+		claimAgent + claimReturning
 	// fmtClaimCallback: due callbacks, this agent's first; a callback
 	// reserved for another agent is theirs until the grace delay has run.
 	fmtClaimCallback = claimSet + ` WHERE id = (SELECT id FROM contacts

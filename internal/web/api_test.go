@@ -74,6 +74,9 @@ func TestAPIAuthenticatesAndAuthorises(t *testing.T) {
 		if err := e.auth.RevokeToken(e.ctx(), toks[0].ID); err != nil {
 			t.Fatal(err)
 		}
+		// The API trusts a token it authenticated for apiTokenTTL.
+		e.call(http.MethodGet, "/api/v1/missions", other, nil).want(t, http.StatusOK, "revoked token within the TTL", nil)
+		e.clock.Advance(apiTokenTTL)
 		e.call(http.MethodGet, "/api/v1/missions", other, nil).wantError(t, http.StatusUnauthorized, "unauthorized", "revoked token")
 	})
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,12 +53,25 @@ func (s *Server) raw(mux *http.ServeMux, pattern string, h handlerFunc) {
 // route registers a page or an action behind the session, stage, role and
 // CSRF checks. With roles, the user must hold at least one of them.
 func (s *Server) route(mux *http.ServeMux, pattern string, acc access, h handlerFunc, roles ...auth.Role) {
+	s.routeWith(mux, pattern, acc, s.auth.AuthenticateToken, h, roles...)
+}
+
+// tokenAuth authenticates an API token (auth.Service.AuthenticateToken, or
+// a cache of it).
+type tokenAuth func(ctx context.Context, token string) (auth.User, error)
+
+// routeWith is route with the given authentication of bearer tokens (used
+// when acc admits them).
+func (s *Server) routeWith(mux *http.ServeMux, pattern string, acc access, bearer tokenAuth, h handlerFunc, roles ...auth.Role) {
+	if acc != withBearer && acc != apiAccess {
+		bearer = nil
+	}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.pattern = pattern
 		// Pages carry personal data and per-session tokens: never cached.
 		w.Header().Set("Cache-Control", "no-store")
-		r, err := s.authenticate(w, r, acc == withBearer || acc == apiAccess)
+		r, err := s.authenticateWith(w, r, bearer)
 		if err == nil {
 			err = s.authorise(w, r, acc, roles)
 		}
@@ -90,11 +104,21 @@ func isSafeMethod(m string) bool {
 // user's login in the audit actor and picks the user's language. A cookie
 // whose session ended is cleared, and the request goes on as anonymous.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, bearerOK bool) (*http.Request, error) {
+	var bearer tokenAuth
+	if bearerOK {
+		bearer = s.auth.AuthenticateToken
+	}
+	return s.authenticateWith(w, r, bearer)
+}
+
+// authenticateWith is authenticate; bearer, when not nil, authenticates an
+// API token in Authorization.
+func (s *Server) authenticateWith(w http.ResponseWriter, r *http.Request, bearer tokenAuth) (*http.Request, error) {
 	st := stateOf(r)
 	ctx := r.Context()
-	if bearerOK {
+	if bearer != nil {
 		if token, ok := bearerToken(r); ok {
-			u, err := s.auth.AuthenticateToken(ctx, token)
+			u, err := bearer(ctx, token)
 			if err != nil {
 				if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrDisabled) ||
 					errors.Is(err, auth.ErrLocked) || errors.Is(err, auth.ErrNoSession) || errors.Is(err, auth.ErrNotFound) {
