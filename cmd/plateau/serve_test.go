@@ -113,9 +113,8 @@ func TestServeStartsOnAnEmptyFolderWithNothingConfigured(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz: %s", resp.Status)
 	}
-	if !strings.Contains(s.out.String(), "/setup/") {
-		t.Errorf("no setup link printed on an empty database:\n%s", s.out.String())
-	}
+	// The link is printed just after "plateau started" is logged.
+	waitFor(t, "the setup link", func() bool { return strings.Contains(s.out.String(), "/setup/") })
 	if code := s.stop(); code != 0 {
 		t.Fatalf("serve stopped with status %d:\n%s", code, s.log.String())
 	}
