@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -41,37 +39,7 @@ func demoPassword(out, login string) string {
 // db.OpenTestPostgres does.
 func testPostgresDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv(db.PostgresTestEnv)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set, but CI must run the PostgreSQL tests", db.PostgresTestEnv)
-		}
-		t.Skipf("PostgreSQL variant skipped: set %s", db.PostgresTestEnv)
-	}
-	ctx := context.Background()
-	admin, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "t_cli_" + strings.ToLower(rand.Text()[:10])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if admin, err := db.Open(context.Background(), dsn); err == nil {
-			_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close()
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return db.TestPostgresDSN(t)
 }
 
 func TestServeDemoSetsUpACallableMissionOnce(t *testing.T) {

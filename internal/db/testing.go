@@ -42,6 +42,24 @@ func OpenTestSQLite(t testing.TB) *DB {
 // skips (fails under CI) when PLATEAU_TEST_POSTGRES is not set.
 func OpenTestPostgres(t testing.TB) *DB {
 	t.Helper()
+	ctx := context.Background()
+	d, err := Open(ctx, TestPostgresDSN(t))
+	if err != nil {
+		t.Fatalf("open PostgreSQL schema: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatalf("migrate PostgreSQL: %v", err)
+	}
+	return d
+}
+
+// TestPostgresDSN returns the URL of a fresh, empty schema of the test
+// PostgreSQL database (its search_path), dropped at the end of the test,
+// for tests that hand a URL to another process or command; it skips (fails
+// under CI) when PLATEAU_TEST_POSTGRES is not set.
+func TestPostgresDSN(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv(PostgresTestEnv)
 	if dsn == "" {
 		if os.Getenv("CI") != "" {
@@ -61,6 +79,12 @@ func OpenTestPostgres(t testing.TB) *DB {
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
+	t.Cleanup(func() {
+		if admin, err := Open(context.Background(), dsn); err == nil {
+			_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			admin.Close()
+		}
+	})
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("parse %s: %v", PostgresTestEnv, err)
@@ -68,19 +92,5 @@ func OpenTestPostgres(t testing.TB) *DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	d, err := Open(ctx, u.String())
-	if err != nil {
-		t.Fatalf("open PostgreSQL schema: %v", err)
-	}
-	t.Cleanup(func() {
-		d.Close()
-		if admin, err := Open(context.Background(), dsn); err == nil {
-			_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close()
-		}
-	})
-	if err := d.Migrate(ctx); err != nil {
-		t.Fatalf("migrate PostgreSQL: %v", err)
-	}
-	return d
+	return u.String()
 }

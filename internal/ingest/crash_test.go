@@ -7,11 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,39 +96,7 @@ func TestKilledAnywhereLoadsExactlyOnce(t *testing.T) {
 // server, dropped after the test; it skips without PLATEAU_TEST_POSTGRES.
 func postgresSchemaDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv(db.PostgresTestEnv)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set, but CI must run the PostgreSQL tests", db.PostgresTestEnv)
-		}
-		t.Skipf("set %s to run this test on PostgreSQL", db.PostgresTestEnv)
-	}
-	ctx := context.Background()
-	admin, err := db.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "crash_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if admin, err := db.Open(context.Background(), dsn); err == nil {
-			_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			admin.Close()
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return db.TestPostgresDSN(t)
 }
 
 func killTest(t *testing.T, dsn string) {
