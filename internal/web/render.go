@@ -71,6 +71,14 @@ func (s *Server) parseViews() (*views, error) {
 func (s *Server) funcs(lang string) template.FuncMap {
 	return template.FuncMap{
 		"t": func(key string, args ...any) string { return s.cat.text(lang, key, args...) },
+		// code labels an ingestion code (a quarantine reason, a fix) in the
+		// page's language; an unknown code shows as itself.
+		"code": func(code string) string {
+			if key := "code." + code; s.cat.has(key) {
+				return s.cat.text(lang, key)
+			}
+			return code
+		},
 		"static": func(name string) string {
 			return "/static/" + name + "?v=" + s.static.version
 		},
