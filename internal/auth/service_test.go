@@ -18,29 +18,12 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"plateau/internal/audit"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 	"plateau/internal/vault"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-
-// clock is the injectable clock of the tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // sleeps records the throttling delays instead of sleeping.
 type sleeps struct {
@@ -73,7 +56,7 @@ type env struct {
 	log   *audit.Log
 	vault *vault.Vault
 	d     *db.DB
-	clock *clock
+	clock *clocktest.Clock
 	sleep *sleeps
 }
 
@@ -86,7 +69,7 @@ func newEnv(t *testing.T, d *db.DB) *env {
 	if err != nil {
 		t.Fatalf("vault.New: %v", err)
 	}
-	c := &clock{now: t0}
+	c := clocktest.New(t0)
 	dir := t.TempDir()
 	l, err := audit.New(d, v, audit.Options{
 		CheckpointFile: filepath.Join(dir, "checkpoints.jsonl"),

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"plateau/internal/audit"
 	"plateau/internal/auth"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 	"plateau/internal/vault"
 )
@@ -23,37 +23,13 @@ var paris = mustLoad("Europe/Paris")
 // and the legal hours, after the consent cut-off.
 var t0 = time.Date(2026, 11, 23, 10, 30, 0, 0, paris)
 
-// clock is the injectable clock of the tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
 	svc   *Service
 	log   *audit.Log
 	vault *vault.Vault
 	users *auth.Service
 	d     *db.DB
-	clock *clock
+	clock *clocktest.Clock
 }
 
 var asAdmin = audit.WithActor(context.Background(), audit.Actor{Login: "cli", Source: "local"})
@@ -67,7 +43,7 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	if err != nil {
 		t.Fatalf("vault.New: %v", err)
 	}
-	c := &clock{now: t0}
+	c := clocktest.New(t0)
 	dir := t.TempDir()
 	l, err := audit.New(d, v, audit.Options{
 		CheckpointFile: filepath.Join(dir, "checkpoints.jsonl"),

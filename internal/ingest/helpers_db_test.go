@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"plateau/internal/audit"
 	"plateau/internal/campaign"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 	"plateau/internal/ingest/ingesttest"
 	"plateau/internal/vault"
@@ -27,23 +27,6 @@ var receivedAt = time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
 
 var asCLI = audit.WithActor(context.Background(), audit.Actor{Login: "cli:test", Source: "local", Agent: "go test"})
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // dbEnv is an ingestion service over a database, with its dependencies.
 type dbEnv struct {
 	d      *db.DB
@@ -51,7 +34,7 @@ type dbEnv struct {
 	log    *audit.Log
 	camp   *campaign.Service
 	svc    *Service
-	clock  *testClock
+	clock  *clocktest.Clock
 	outbox string
 	dir    string
 }
@@ -78,7 +61,7 @@ func newDBEnv(t testing.TB, d *db.DB, o envOptions) *dbEnv {
 	if err != nil {
 		t.Fatalf("vault.New: %v", err)
 	}
-	clock := &testClock{now: receivedAt.Add(time.Hour)}
+	clock := clocktest.New(receivedAt.Add(time.Hour))
 	l, err := audit.New(d, v, audit.Options{
 		CheckpointFile: filepath.Join(o.dir, "checkpoints.jsonl"),
 		SigningKeyFile: filepath.Join(o.dir, "signing.pem"),

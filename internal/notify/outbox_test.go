@@ -10,30 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 )
-
-// testClock is a settable clock for the outbox.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *testClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // testLog captures what a component logs, as text.
 func testLog() (*slog.Logger, *lockedBuffer) {
@@ -137,7 +116,7 @@ func TestOutboxSurvivesAServerThatIsDown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clock := newTestClock(t0)
+		clock := clocktest.New(t0)
 		log, logs := testLog()
 		o := NewOutbox(d, mailer, OutboxOptions{Now: clock.Now, Logger: log})
 
@@ -160,7 +139,7 @@ func TestOutboxSurvivesAServerThatIsDown(t *testing.T) {
 			{4*time.Minute + 59*time.Second, 2, 6 * time.Minute}, // still not due
 		}
 		for i, s := range steps {
-			clock.Add(s.advance)
+			clock.Advance(s.advance)
 			o.deliverDue(ctx)
 			r := oneRow(t, d)
 			if r.status != "pending" || r.attempts != s.wantAttempts || !r.nextAttempt.Equal(t0.Add(s.wantNext)) {
@@ -189,7 +168,7 @@ func TestOutboxSurvivesAServerThatIsDown(t *testing.T) {
 
 		// Later passes send nothing more.
 		for range 3 {
-			clock.Add(time.Hour)
+			clock.Advance(time.Hour)
 			o.deliverDue(ctx)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -205,7 +184,7 @@ func TestOutboxSurvivesAServerThatIsDown(t *testing.T) {
 func TestOutboxBacksOffThenGivesUpAfter24h(t *testing.T) {
 	db.ForEachEngine(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		clock := newTestClock(t0)
+		clock := clocktest.New(t0)
 		log, logs := testLog()
 		sender := &fakeSender{failing: true}
 		o := NewOutbox(d, sender, OutboxOptions{Now: clock.Now, Logger: log})
@@ -253,7 +232,7 @@ func TestOutboxBacksOffThenGivesUpAfter24h(t *testing.T) {
 			t.Errorf("an address leaked: %q", r.lastError)
 		}
 		// Nothing more is attempted.
-		clock.Add(48 * time.Hour)
+		clock.Advance(48 * time.Hour)
 		o.deliverDue(ctx)
 		if calls, _ := sender.counts(); calls != 28 {
 			t.Errorf("sender called again after giving up")
@@ -264,7 +243,7 @@ func TestOutboxBacksOffThenGivesUpAfter24h(t *testing.T) {
 func TestOutboxSendsOnceWhenTheServerRecovers(t *testing.T) {
 	db.ForEachEngine(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		clock := newTestClock(t0)
+		clock := clocktest.New(t0)
 		log, _ := testLog()
 		sender := &fakeSender{failing: true}
 		o := NewOutbox(d, sender, OutboxOptions{Now: clock.Now, Logger: log})
@@ -273,13 +252,13 @@ func TestOutboxSendsOnceWhenTheServerRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.deliverDue(ctx)
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 		o.deliverDue(ctx)
 		sender.setFailing(false)
-		clock.Add(5 * time.Minute)
+		clock.Advance(5 * time.Minute)
 		o.deliverDue(ctx)
 		for range 5 {
-			clock.Add(2 * time.Hour)
+			clock.Advance(2 * time.Hour)
 			o.deliverDue(ctx)
 		}
 		calls, sent := sender.counts()
@@ -439,7 +418,7 @@ func TestRunNeedsASender(t *testing.T) {
 func TestPurgeKeepsPendingAndRecentMessages(t *testing.T) {
 	db.ForEachEngine(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		clock := newTestClock(t0)
+		clock := clocktest.New(t0)
 		log, _ := testLog()
 		sender := &fakeSender{}
 		o := NewOutbox(d, sender, OutboxOptions{Now: clock.Now, Logger: log, KeepSent: 24 * time.Hour})
@@ -447,18 +426,18 @@ func TestPurgeKeepsPendingAndRecentMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.deliverDue(ctx)
-		clock.Add(20 * time.Hour)
+		clock.Advance(20 * time.Hour)
 		if err := o.Enqueue(ctx, testMessage(t)); err != nil { // sent at t0+20h, kept
 			t.Fatal(err)
 		}
 		o.deliverDue(ctx)
 		sender.setFailing(true)
-		clock.Add(time.Hour)
+		clock.Advance(time.Hour)
 		if err := o.Enqueue(ctx, testMessage(t)); err != nil { // pending, kept
 			t.Fatal(err)
 		}
 		o.deliverDue(ctx)
-		clock.Add(4 * time.Hour)
+		clock.Advance(4 * time.Hour)
 		if err := o.purge(ctx, clock.Now()); err != nil {
 			t.Fatal(err)
 		}

@@ -5,33 +5,16 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 )
 
-// testClock is a clock the tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newTestClock is a clock the tests move by hand.
+func newTestClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 }
 
 // keyFile names a key file in a folder that does not exist yet.

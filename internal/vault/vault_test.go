@@ -325,7 +325,7 @@ func TestDestroySeenByAnotherNode(t *testing.T) {
 		if err := a.DestroyScope(ctx, "mission:5"); err != nil {
 			t.Fatal(err)
 		}
-		clockB.Add(keyCacheTTL)
+		clockB.Advance(keyCacheTTL)
 		if _, err := b.Open(ctx, ct, ad); !errors.Is(err, ErrDestroyed) {
 			t.Fatalf("other node after the cache TTL: err = %v, want ErrDestroyed", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"plateau/internal/auth"
 	"plateau/internal/campaign"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 )
 
@@ -28,7 +29,7 @@ func mustParisZone() *time.Location {
 
 // newFloorStackOn is newStackOn whose campaign service and web server read
 // a test clock (returned), set to floorT0. Auth keeps its own clock.
-func newFloorStackOn(t testing.TB, d *db.DB) (*stack, *testClock) {
+func newFloorStackOn(t testing.TB, d *db.DB) (*stack, *clocktest.Clock) {
 	t.Helper()
 	return newStackAt(t, d, floorT0)
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"plateau/internal/audit"
 	"plateau/internal/auth"
 	"plateau/internal/campaign"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 	"plateau/internal/ingest"
 	"plateau/internal/vault"
@@ -27,25 +27,6 @@ import (
 
 // testPassword passes the policy: long, not common, no context word.
 const testPassword = "violet-sunrise-harbour-917"
-
-// testClock is auth's clock: tests move it by whole TOTP steps so that each
-// code they generate is a new one (auth accepts a code once).
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // stack is the whole foundation: database, vault, audit, auth and the web
 // server, as cmd/plateau wires them.
@@ -57,8 +38,10 @@ type stack struct {
 	auth   *auth.Service
 	camp   *campaign.Service
 	ingest *ingest.Service
-	clock  *testClock
-	reg    *prometheus.Registry
+	// clock is auth's: tests move it by whole TOTP steps so that each code
+	// they generate is a new one (auth accepts a code once).
+	clock *clocktest.Clock
+	reg   *prometheus.Registry
 }
 
 func newStack(t testing.TB) *stack {
@@ -81,7 +64,7 @@ func newStackOn(t testing.TB, d *db.DB) *stack {
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}
-	clock := &testClock{t: time.Now().Truncate(30 * time.Second)}
+	clock := clocktest.New(time.Now().Truncate(30 * time.Second))
 	svc := auth.NewService(d, v, a, auth.Options{
 		Now:          clock.Now,
 		Sleep:        func(context.Context, time.Duration) error { return nil },
@@ -111,10 +94,10 @@ func newStackOn(t testing.TB, d *db.DB) *stack {
 
 // newStackAt is newStackOn whose campaign service and web server read a
 // test clock (returned) set to t0. Auth keeps its own clock.
-func newStackAt(t testing.TB, d *db.DB, t0 time.Time) (*stack, *testClock) {
+func newStackAt(t testing.TB, d *db.DB, t0 time.Time) (*stack, *clocktest.Clock) {
 	t.Helper()
 	s := newStackOn(t, d)
-	clk := &testClock{t: t0}
+	clk := clocktest.New(t0)
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s.camp = campaign.New(s.db, s.vault, s.audit, campaign.Options{Now: clk.Now, Logger: logger})
 	srv, err := New(context.Background(), Config{BaseURL: "http://127.0.0.1:8080/", Version: "test"}, Deps{

@@ -16,6 +16,7 @@ import (
 	"plateau/internal/audit"
 	"plateau/internal/auth"
 	"plateau/internal/campaign"
+	"plateau/internal/clocktest"
 	"plateau/internal/db"
 )
 
@@ -25,7 +26,7 @@ var reportT0 = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 
 // newReportStackOn is newStackOn whose campaign service and web server read
 // a test clock set to reportT0.
-func newReportStackOn(t testing.TB, d *db.DB) (*stack, *testClock) {
+func newReportStackOn(t testing.TB, d *db.DB) (*stack, *clocktest.Clock) {
 	t.Helper()
 	return newStackAt(t, d, reportT0)
 }
@@ -38,7 +39,7 @@ type reportCall struct {
 // reportFixture makes mission 26 with six contacts (five received on 23
 // November, one on the 24th), an agent who qualifies the first four, and
 // returns the calls made.
-func reportFixture(t *testing.T, s *stack, clk *testClock) (auth.User, []reportCall) {
+func reportFixture(t *testing.T, s *stack, clk *clocktest.Clock) (auth.User, []reportCall) {
 	t.Helper()
 	ctx := s.ctx()
 	if _, err := s.camp.CreateMission(ctx, campaign.NewMission{Number: 26, Name: "Mission Sortant J+3",

@@ -201,15 +201,15 @@ func TestFolderPollerLoadsOnceStableThenMoves(t *testing.T) {
 	p := NewPoller("test", f, l.handle, PollerOptions{Now: clk.Now, Logger: quietLog()})
 	writeFile(t, filepath.Join(dir, "leads.csv"), "a;b\n")
 	p.PollOnce(t.Context())
-	clk.advance(15 * time.Second)
+	clk.Advance(15 * time.Second)
 	// The upload goes on.
 	appendFile(t, filepath.Join(dir, "leads.csv"), "c;d\n")
 	p.PollOnce(t.Context())
-	clk.advance(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	if res, _ := p.PollOnce(t.Context()); len(res.Loaded) != 0 {
 		t.Fatalf("taken 20 s after its last change: %+v", res)
 	}
-	clk.advance(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	res, err := p.PollOnce(t.Context())
 	if err != nil || !slices.Equal(res.Loaded, []string{"leads.csv"}) {
 		t.Fatalf("PollOnce = %+v, %v", res, err)

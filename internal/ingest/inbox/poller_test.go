@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"plateau/internal/clocktest"
 )
 
 // memInbox is an Inbox in memory, with errors to inject.
@@ -81,25 +83,7 @@ func (m *memInbox) Done(_ context.Context, name string) error {
 
 func (m *memInbox) Close() error { return nil }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)) }
 
 // loads records what a Handler was given.
 type loads struct {
@@ -172,7 +156,7 @@ func TestPollerTakesAFileOnlyOnceItIsStable(t *testing.T) {
 			in.put("leads.csv", data, mod)
 			p := NewPoller("test", in, l.handle, PollerOptions{StableFor: tt.stableFor, Now: clk.Now, Logger: quietLog()})
 			for i, s := range tt.steps {
-				clk.advance(s.after)
+				clk.Advance(s.after)
 				if s.append != "" || s.touch {
 					data += s.append
 					mod = mod.Add(time.Second)
@@ -227,7 +211,7 @@ func TestPollerHandlesOneFileAtATimeInNameOrder(t *testing.T) {
 	if _, err := p.PollOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(DefaultStableFor)
+	clk.Advance(DefaultStableFor)
 	// Two concurrent polls must still handle one file at a time.
 	var wg sync.WaitGroup
 	for range 2 {
@@ -262,7 +246,7 @@ func TestPollerLeavesAFailedFileAndRetriesItLater(t *testing.T) {
 		return res
 	}
 	poll()
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	res := poll()
 	if !slices.Equal(res.Failed, []string{"a.csv"}) || !slices.Equal(res.Loaded, []string{"b.csv"}) {
 		t.Fatalf("result %+v: want a.csv failed and b.csv loaded anyway", res)
@@ -270,11 +254,11 @@ func TestPollerLeavesAFailedFileAndRetriesItLater(t *testing.T) {
 	if _, ok := in.files["a.csv"]; !ok {
 		t.Fatal("a failed file was removed from the inbox")
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if res := poll(); !slices.Equal(res.Pending, []string{"a.csv"}) {
 		t.Fatalf("retried too early: %+v", res)
 	}
-	clk.advance(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	delete(l.fail, "a.csv")
 	if res := poll(); !slices.Equal(res.Loaded, []string{"a.csv"}) {
 		t.Fatalf("not retried after RetryAfter: %+v", res)
@@ -285,12 +269,12 @@ func TestPollerLeavesAFailedFileAndRetriesItLater(t *testing.T) {
 	in.put("c.csv", "c\n", clk.Now())
 	l.fail["c.csv"] = errors.New("bad")
 	poll()
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	poll()
 	delete(l.fail, "c.csv")
 	in.put("c.csv", "c fixed\n", clk.Now())
 	poll()
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if res := poll(); !slices.Equal(res.Loaded, []string{"c.csv"}) {
 		t.Fatalf("the corrected file was not taken: %+v", res)
 	}
@@ -305,13 +289,13 @@ func TestPollerOffersAgainAFileThatCouldNotBeMoved(t *testing.T) {
 	in.doneErr["a.csv"] = errors.New("permission denied")
 	p := NewPoller("test", in, l.handle, PollerOptions{Now: clk.Now, Logger: quietLog()})
 	p.PollOnce(t.Context())
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	res, _ := p.PollOnce(t.Context())
 	if !slices.Equal(res.Failed, []string{"a.csv"}) {
 		t.Fatalf("result %+v", res)
 	}
 	delete(in.doneErr, "a.csv")
-	clk.advance(DefaultRetryAfter)
+	clk.Advance(DefaultRetryAfter)
 	res, _ = p.PollOnce(t.Context())
 	if !slices.Equal(res.Loaded, []string{"a.csv"}) {
 		t.Fatalf("result %+v", res)
@@ -332,7 +316,7 @@ func TestPollerRefusesFilesOverMaxSize(t *testing.T) {
 		if _, err := p.PollOnce(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 	}
 	if got := l.got(); !slices.Equal(got, []string{"ok.csv"}) {
 		t.Errorf("handled %v, want only ok.csv", got)
@@ -352,7 +336,7 @@ func TestPollerNeverLoadsAFileThatChangesWhileRead(t *testing.T) {
 			in.extra["a.csv"] = tt.extra
 			p := NewPoller("test", in, l.handle, PollerOptions{Now: clk.Now, Logger: quietLog()})
 			p.PollOnce(t.Context())
-			clk.advance(time.Minute)
+			clk.Advance(time.Minute)
 			res, err := p.PollOnce(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -404,7 +388,7 @@ func TestPollerLogsNamesButNeverContents(t *testing.T) {
 	var logs bytes.Buffer
 	p := NewPoller("test", in, l.handle, PollerOptions{Now: clk.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	p.PollOnce(t.Context())
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	p.PollOnce(t.Context())
 	out := logs.String()
 	for _, secret := range []string{"DUPONT", "Jean", "33612345678", "MARTIN", "33698765432"} {
@@ -443,7 +427,7 @@ func TestPollOnceStopsWhenCancelled(t *testing.T) {
 	}
 	p := NewPoller("test", in, h, PollerOptions{Now: clk.Now, Logger: quietLog()})
 	p.PollOnce(ctx)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if _, err := p.PollOnce(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

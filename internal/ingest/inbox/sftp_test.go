@@ -62,12 +62,12 @@ func TestSFTPAgainstOpenSSH(t *testing.T) {
 			t.Fatalf("taken at first sight: %+v", res)
 		}
 		appendFile(t, filepath.Join(remote, "growing.csv"), "A;B\n")
-		clk.advance(30 * time.Second)
+		clk.Advance(30 * time.Second)
 		res := poll()
 		if !slices.Equal(res.Loaded, []string{"2021-03-10_Rapport_mission.csv"}) || !slices.Equal(res.Pending, []string{"growing.csv"}) {
 			t.Fatalf("second poll %+v", res)
 		}
-		clk.advance(30 * time.Second)
+		clk.Advance(30 * time.Second)
 		if res := poll(); !slices.Equal(res.Loaded, []string{"growing.csv"}) {
 			t.Fatalf("third poll %+v", res)
 		}
@@ -115,7 +115,7 @@ func TestSFTPAgainstOpenSSH(t *testing.T) {
 		clk, l := newClock(), newLoads()
 		p := NewPoller("test", in, l.handle, PollerOptions{Now: clk.Now, Logger: quietLog()})
 		p.PollOnce(t.Context())
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 		if res, err := p.PollOnce(t.Context()); err != nil || !slices.Equal(res.Loaded, []string{"leads.csv"}) {
 			t.Fatalf("%+v %v", res, err)
 		}
@@ -251,7 +251,7 @@ func TestSFTPReconnectsAfterServerRestart(t *testing.T) {
 	if _, err := p.PollOnce(t.Context()); err != nil {
 		t.Fatalf("no reconnection at the next poll: %v", err)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if res, err := p.PollOnce(t.Context()); err != nil || !slices.Equal(res.Loaded, []string{"after-restart.csv"}) {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -268,7 +268,7 @@ func TestSFTPReconnectsAfterServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no reconnection after a restart: %v", err)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if res, err := p.PollOnce(t.Context()); err != nil || !slices.Equal(res.Loaded, []string{"second.csv"}) {
 		t.Fatalf("%+v %v", res, err)
 	}
