@@ -102,20 +102,6 @@ type BatchSummary struct {
 	Failed bool
 }
 
-type batchView struct {
-	Mission     int
-	MissionName string
-	BatchID     int64
-	File        string
-	Received    int
-	Loaded      int
-	Warnings    int
-	Quarantined int
-	Manual      int
-	Duplicates  int
-	Failed      bool
-}
-
 // Message renders the summary for the recipients to.
 func (b BatchSummary) Message(to []string, f Format) (Message, error) {
 	t, ok := catalogue(f.lang())
@@ -133,19 +119,9 @@ func (b BatchSummary) Message(to []string, f Format) (Message, error) {
 	if err := checkLink(b.Link); err != nil {
 		return Message{}, fmt.Errorf("batch summary: %w", err)
 	}
-	v := batchView{
-		Mission:     b.Mission,
-		MissionName: oneLine(b.MissionName, 80),
-		BatchID:     b.BatchID,
-		File:        fileName(b.File),
-		Received:    b.Received,
-		Loaded:      b.Loaded,
-		Warnings:    b.Warnings,
-		Quarantined: b.Quarantined,
-		Manual:      b.Manual,
-		Duplicates:  b.Duplicates,
-		Failed:      b.Failed,
-	}
+	// The templates read the summary itself, its free texts made safe.
+	v := b
+	v.MissionName, v.File = oneLine(b.MissionName, 80), fileName(b.File)
 	l := t.labels
 	n := strconv.Itoa
 	rows := []row{

@@ -1,7 +1,7 @@
 package notify
 
 // The wording of the alerts, French first. Subjects and introductions are
-// small text/template sources rendered over inboxView or batchView; the
+// small text/template sources rendered over inboxView or BatchSummary; the
 // layout around them (count table, link, footer) is shared by every alert
 // and language (layout.go). The readers are the call center's IT staff.
 
