@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,19 +123,9 @@ func (c SMTPConfig) String() string {
 // LogValue keeps the credentials out of log/slog.
 func (c SMTPConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-func (c SMTPConfig) tlsMode() TLSMode {
-	if c.TLS == "" {
-		return StartTLS
-	}
-	return c.TLS
-}
+func (c SMTPConfig) tlsMode() TLSMode { return cmp.Or(c.TLS, StartTLS) }
 
-func (c SMTPConfig) authMethod() AuthMethod {
-	if c.Auth == "" {
-		return AuthPlain
-	}
-	return c.Auth
-}
+func (c SMTPConfig) authMethod() AuthMethod { return cmp.Or(c.Auth, AuthPlain) }
 
 func (c SMTPConfig) port() int {
 	if c.Port != 0 {
@@ -309,26 +300,11 @@ func DefaultConfig() Config {
 func (c Config) Enabled() bool { return c.SMTP.Host != "" }
 
 // lang returns the configured language, French when unset.
-func (c Config) lang() Lang {
-	if c.Lang == "" {
-		return French
-	}
-	return c.Lang
-}
+func (c Config) lang() Lang { return cmp.Or(c.Lang, French) }
 
-func (c Config) timeZone() string {
-	if c.TimeZone == "" {
-		return DefaultTimeZone
-	}
-	return c.TimeZone
-}
+func (c Config) timeZone() string { return cmp.Or(c.TimeZone, DefaultTimeZone) }
 
-func (c InboxAlertConfig) schedule() string {
-	if c.Schedule == "" {
-		return InboxWaitingSchedule
-	}
-	return c.Schedule
-}
+func (c InboxAlertConfig) schedule() string { return cmp.Or(c.Schedule, InboxWaitingSchedule) }
 
 // Validate checks the whole section; each error names the offending key.
 func (c Config) Validate() error {
