@@ -53,10 +53,6 @@ func runMissionCreate(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	// Checked before the database is opened: a typo costs nothing.
-	if _, err := ingest.LoadProfile(yaml); err != nil {
-		return fmt.Errorf("%s: %w", *profile, err)
-	}
 	a, err := openExisting(ctx, &sf, io)
 	if err != nil {
 		return err
@@ -93,9 +89,6 @@ func runMissionProfile(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ingest.LoadProfile(yaml); err != nil {
-		return fmt.Errorf("%s: %w", *profile, err)
-	}
 	a, err := openExisting(ctx, &sf, io)
 	if err != nil {
 		return err
@@ -110,6 +103,7 @@ func runMissionProfile(ctx context.Context, args []string, io stdio) error {
 	return nil
 }
 
+// readProfile reads a profile file and checks it.
 func readProfile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -119,6 +113,10 @@ func readProfile(path string) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, maxProfileFile))
 	if err != nil {
 		return nil, fmt.Errorf("read profile %s: %w", path, err)
+	}
+	// Checked before the database is opened: a typo costs nothing.
+	if _, err := ingest.LoadProfile(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
 }
