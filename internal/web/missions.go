@@ -27,9 +27,9 @@ func (s *Server) routesMissions(mux *http.ServeMux) {
 
 	s.route(mux, "GET /missions/{number}/profile", signedIn, s.handleProfileForm, loaders...)
 	// Multipart forms (a sample file, an upload): their CSRF token is the
-	// first part of the stream (see routeMultipart).
-	s.routeMultipart(mux, "POST /missions/{number}/profile", s.handleProfilePost, loaders...)
-	s.routeMultipart(mux, "POST /missions/{number}/uploads", s.handleUpload, loaders...)
+	// first part of the stream (the uploading access).
+	s.route(mux, "POST /missions/{number}/profile", uploading, s.handleProfilePost, loaders...)
+	s.route(mux, "POST /missions/{number}/uploads", uploading, s.handleUpload, loaders...)
 	s.route(mux, "POST /missions/{number}/uploads/{id}/load", signedIn, s.handleUploadLoad, loaders...)
 
 	s.route(mux, "GET /batches", signedIn, s.handleBatches, viewers...)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"plateau/internal/audit"
 	"plateau/internal/auth"
@@ -35,6 +36,11 @@ const (
 	// (whose unsafe requests then carry the CSRF token in a header). No
 	// credentials answer 401, not a redirect; every error is JSON.
 	apiAccess
+	// uploading is a full session posting a multipart form with a file:
+	// the handler checks the CSRF token as the stream's first part
+	// (readMultipart), so the file is read once and never before the token
+	// is known good; the request has a longer read deadline.
+	uploading
 )
 
 // handlerFunc is a page or an action; its error is rendered by fail.
@@ -71,17 +77,22 @@ func (s *Server) routeWith(mux *http.ServeMux, pattern string, acc access, beare
 		st.pattern = pattern
 		// Pages carry personal data and per-session tokens: never cached.
 		w.Header().Set("Cache-Control", "no-store")
-		r, err := s.authenticateWith(w, r, bearer)
+		r, err := s.authenticate(w, r, bearer)
 		if err == nil {
 			err = s.authorise(w, r, acc, roles)
 		}
-		needsCSRF := !isSafeMethod(r.Method) && !st.viaBearer && (acc != leaving || st.session != nil)
+		needsCSRF := !isSafeMethod(r.Method) && !st.viaBearer && (acc != leaving || st.session != nil) && acc != uploading
 		if err == nil && needsCSRF {
 			if acc == apiAccess {
 				err = s.checkAPICSRF(r)
 			} else {
 				err = s.checkCSRF(r)
 			}
+		}
+		if err == nil && acc == uploading {
+			// A file of 200 MiB takes longer than the server's read timeout
+			// on a slow link: this request has its own.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadReadTimeout))
 		}
 		if err == nil {
 			err = h(w, r)
@@ -100,20 +111,11 @@ func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// authenticate loads the session (or the bearer token's user), puts the
-// user's login in the audit actor and picks the user's language. A cookie
-// whose session ended is cleared, and the request goes on as anonymous.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, bearerOK bool) (*http.Request, error) {
-	var bearer tokenAuth
-	if bearerOK {
-		bearer = s.auth.AuthenticateToken
-	}
-	return s.authenticateWith(w, r, bearer)
-}
-
-// authenticateWith is authenticate; bearer, when not nil, authenticates an
-// API token in Authorization.
-func (s *Server) authenticateWith(w http.ResponseWriter, r *http.Request, bearer tokenAuth) (*http.Request, error) {
+// authenticate loads the session (or, when bearer is not nil, the user of
+// the API token in Authorization), puts the user's login in the audit actor
+// and picks the user's language. A cookie whose session ended is cleared,
+// and the request goes on as anonymous.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, bearer tokenAuth) (*http.Request, error) {
 	st := stateOf(r)
 	ctx := r.Context()
 	if bearer != nil {
@@ -196,7 +198,7 @@ func (s *Server) authorise(w http.ResponseWriter, r *http.Request, acc access, r
 			w.Header().Set("WWW-Authenticate", `Bearer realm="plateau"`)
 			return &httpError{status: http.StatusUnauthorized, key: "error.unauthorized", err: errors.New("api: no credentials")}
 		}
-	case signedIn:
+	case signedIn, uploading:
 		switch stage {
 		case auth.StageFull:
 		case "":

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"plateau/internal/audit"
-	"plateau/internal/auth"
 	"plateau/internal/campaign"
 	"plateau/internal/ingest"
 )
@@ -40,31 +39,6 @@ func bodyLimit(r *http.Request) int64 {
 		}
 	}
 	return maxBodyBytes
-}
-
-// routeMultipart registers a multipart form action: the session, stage and
-// role checks of route, but the CSRF token is checked by readMultipart as
-// the first part of the stream, so that a file is read once, straight into
-// its sealed pending file, and never before the token is known good.
-func (s *Server) routeMultipart(mux *http.ServeMux, pattern string, h handlerFunc, roles ...auth.Role) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		st := stateOf(r)
-		st.pattern = pattern
-		w.Header().Set("Cache-Control", "no-store")
-		r, err := s.authenticate(w, r, false)
-		if err == nil {
-			err = s.authorise(w, r, signedIn, roles)
-		}
-		if err == nil {
-			// A file of 200 MiB takes longer than the server's read timeout
-			// on a slow link: this request has its own.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadReadTimeout))
-			err = h(w, r)
-		}
-		if err != nil {
-			s.fail(w, r, err)
-		}
-	})
 }
 
 // uploadReadTimeout bounds the reading of one multipart form.
