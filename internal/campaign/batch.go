@@ -127,14 +127,14 @@ func (b *batcher) lead() {
 }
 
 func (b *batcher) run(batch []*writeOp) {
-	if err := b.s.runBatch(batch); err != nil {
+	if err := b.s.runBatchRetrying(batch); err != nil {
 		if len(batch) == 1 {
 			batch[0].err = err
 		} else {
 			b.s.log.Warn("campaign: batch of queue operations rolled back; running them one by one",
 				"operations", len(batch), "error", err.Error())
 			for _, op := range batch {
-				if err := b.s.runBatch([]*writeOp{op}); err != nil {
+				if err := b.s.runBatchRetrying([]*writeOp{op}); err != nil {
 					op.err = err
 				}
 			}
@@ -163,6 +163,24 @@ func isDomainError(err error) bool {
 	return errors.Is(err, ErrNothingToCall) || errors.Is(err, ErrNotInService) || errors.Is(err, ErrNotLeased) ||
 		errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLeasedByOther) ||
 		errors.As(err, &re)
+}
+
+// transientRetries bounds how many times a batch PostgreSQL rolled back to
+// break a deadlock runs again (concurrent writers lock contacts in the
+// order their scans find them).
+const transientRetries = 5
+
+// runBatchRetrying is runBatch, run again while the database rolls it back
+// for a deadlock or a serialization conflict: the operations are written
+// to be run again from the start.
+func (s *Service) runBatchRetrying(ops []*writeOp) error {
+	var err error
+	for range transientRetries {
+		if err = s.runBatch(ops); !db.IsTransient(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // runBatch runs ops in one transaction; an error means it rolled back.

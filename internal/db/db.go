@@ -451,6 +451,17 @@ func IsUniqueViolation(err error) bool {
 		strings.Contains(msg, "SQLSTATE 23505") // PostgreSQL
 }
 
+// IsTransient reports whether err is a transaction PostgreSQL rolled back to
+// break a deadlock or a serialization conflict: running the same
+// transaction again is the remedy.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
+}
+
 // CopyFrom inserts rows into table's columns in bulk inside the transaction:
 // COPY on PostgreSQL, multi-row INSERT statements on SQLite. It is for
 // loading many fresh rows fast; it does not skip conflicts, so callers make
